@@ -1,0 +1,143 @@
+"""The stages as plain functions: synth, prepare, reference, evaluate, demo. The CLI only calls these.
+
+Every stage reads and writes files (manifest, scores, tables), so stages can be rerun or swapped one at a time.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from soundsentry.errors import DataError
+from soundsentry.types import Clip
+
+
+def synth(out: Path, *, seed: int = 0, scale: float = 1.0, seconds: float | None = None, force: bool = False):
+    """Generate the benchmark data set under ``out`` and print what was written."""
+    from soundsentry.data.synth import generate
+
+    kwargs = {} if seconds is None else {"seconds": seconds}
+    start = time.perf_counter()
+    summary = generate(out, seed=seed, scale=scale, force=force, **kwargs)
+    print(f"generated {out} in {time.perf_counter() - start:.1f} s: {summary}")
+    return summary
+
+
+def prepare(root: Path, out: Path, *, layout: str | None = None, verbose: bool = True, **options: Any) -> list[Clip]:
+    """Parse ``root`` into clip records, write the manifest ``out`` and print its summary.
+
+    ``options`` go to the layout (e.g. ``labels_csv``, ``normal_labels`` for a CSV-labelled ``folder``).
+    """
+    from soundsentry.data.layouts import parse_dataset
+    from soundsentry.data.manifest import summarize, write_manifest
+
+    result = parse_dataset(root, layout=layout, **options)
+    write_manifest(result.clips, out)
+    if verbose:
+        print(f"layout: {result.layout}; {len(result.clips)} clips -> {out}")
+        print(summarize(result.clips, result.unknown, result.notes))
+    return result.clips
+
+
+def _load_manifest(path: Path) -> list[Clip]:
+    from soundsentry.data.manifest import read_manifest
+
+    clips = read_manifest(path)
+    if not clips:
+        raise DataError(f"{path}: the manifest lists no clips; run `soundsentry prepare` on a data folder first.")
+    return clips
+
+
+def reference(manifest: Path, out: Path, *, detector: str = "logmel_1nn", sample_rate: int = 16000) -> np.ndarray:
+    """Score every clip of ``manifest`` with a reference detector and write the scores file ``out``."""
+    from soundsentry.evaluation import write_scores
+    from soundsentry.reference import reference_scores
+
+    clips = _load_manifest(manifest)
+    scores = reference_scores(clips, detector=detector, sample_rate=sample_rate)
+    write_scores(out, clips, scores)
+    print(f"{detector}: scored {len(clips)} clips -> {out}")
+    return scores
+
+
+def _read_any_scores(scores_path: Path, clips: list[Clip]) -> np.ndarray:
+    from soundsentry.evaluation import align_scores, read_official_scores, read_scores
+
+    if scores_path.is_dir():
+        return read_official_scores(scores_path, clips)
+    if not scores_path.exists():
+        raise DataError(f"{scores_path}: no such scores file; run `soundsentry reference` (or score) first.")
+    return align_scores(clips, read_scores(scores_path))
+
+
+def evaluate(
+    manifest: Path,
+    scores_path: Path,
+    *,
+    out_dir: Path | None = None,
+    rule: str | None = None,
+    max_fpr: float = 0.1,
+    threshold_percentile: float = 0.9,
+    verbose: bool = True,
+):
+    """Evaluate a scores file against a manifest; print the table and write tables and official CSVs."""
+    from soundsentry import evaluation as ev
+
+    clips = _load_manifest(manifest)
+    scores = _read_any_scores(scores_path, clips)
+    result = ev.evaluate(clips, scores, rule=rule, max_fpr=max_fpr)
+    if verbose:
+        print(ev.format_table(result))
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        ev.write_csv(result, out_dir / "results.csv")
+        ev.write_markdown(result, out_dir / "results.md")
+        thresholds = _gamma_thresholds(clips, scores, threshold_percentile)
+        ev.write_official_csvs(clips, scores, out_dir / "official", thresholds=thresholds, rule=result.rule)
+        if verbose:
+            print(f"tables and official CSVs -> {out_dir}")
+    return result
+
+
+def _gamma_thresholds(clips: list[Clip], scores: np.ndarray, percentile: float) -> dict[tuple[str, str], float]:
+    """Per (machine type, section): the gamma-fit threshold of the training clips' scores, when they were scored."""
+    from soundsentry.evaluation import fit_gamma_threshold
+    from soundsentry.scoring import is_fit_clip
+
+    thresholds: dict[tuple[str, str], float] = {}
+    groups = sorted({c.group for c in clips})
+    for group in groups:
+        train = np.array([s for c, s in zip(clips, scores, strict=True) if c.group == group and is_fit_clip(c)])
+        train = train[np.isfinite(train)]
+        if train.size >= 3:
+            thresholds[group] = fit_gamma_threshold(train, percentile=percentile)
+    return thresholds
+
+
+def list_components() -> str:
+    """Every registry with its registered names, one block per kind."""
+    import soundsentry.backbones  # noqa: F401  (registration side effects)
+    import soundsentry.data.layouts  # noqa: F401
+    import soundsentry.frontends  # noqa: F401
+    import soundsentry.heads  # noqa: F401
+    import soundsentry.scorers  # noqa: F401
+    from soundsentry.registry import BACKBONES, FRONTENDS, HEADS, LAYOUTS, SCORERS
+
+    lines = []
+    for reg in (LAYOUTS, FRONTENDS, BACKBONES, HEADS, SCORERS):
+        lines.append(f"{reg.kind}s: {', '.join(reg.available()) or '(none)'}")
+    return "\n".join(lines)
+
+
+def demo(out: Path, *, seed: int = 0, scale: float = 1.0):
+    """Generate the default set, prepare, score with the reference detector, evaluate, print the table."""
+    out = Path(out)
+    data = out / "data"
+    synth(data, seed=seed, scale=scale)
+    prepare(data, out / "manifest.jsonl", verbose=True)
+    reference(out / "manifest.jsonl", out / "scores_logmel_1nn.csv", detector="logmel_1nn")
+    return evaluate(out / "manifest.jsonl", out / "scores_logmel_1nn.csv", out_dir=out / "results")
