@@ -27,3 +27,43 @@ def _torch_threads() -> None:
 def device() -> str:
     """Device for tests that can run on a GPU: SOUNDSENTRY_TEST_DEVICE, default cpu."""
     return os.environ.get("SOUNDSENTRY_TEST_DEVICE", "cpu")
+
+
+def write_tiny_dcase2022_tree(root: Path, *, seconds: float = 0.5, sample_rate: int = 16000) -> Path:
+    """A tiny DCASE 2022-2024 tree: 2 machine types x 1 section, tonal normals, anomalies with an extra tone.
+
+    Normal clips of a type share a fundamental; anomalies add a strong off-harmonic tone and a noise burst, so
+    a mean-spectrum detector separates them easily. 8 source + 2 target training clips, 3+3 test clips per domain.
+    """
+    import numpy as np
+
+    from soundsentry.data.audio import write_audio
+
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * sample_rate)) / sample_rate
+    for type_index, machine in enumerate(("pumpy", "fanny")):
+        f0 = 200.0 * (type_index + 1)
+
+        def clip(domain: str, anomaly: bool, f0: float = f0) -> np.ndarray:
+            shift = 1.0 if domain == "source" else 1.15
+            x = 0.3 * np.sin(2 * np.pi * f0 * shift * t + rng.uniform(0, 6.28))
+            x += 0.02 * rng.standard_normal(t.size)
+            if anomaly:
+                x += 0.2 * np.sin(2 * np.pi * 3170.0 * t)
+            return (x / np.max(np.abs(x)) * 0.5).astype(np.float32)
+
+        for domain, n_train in (("source", 8), ("target", 2)):
+            for i in range(n_train):
+                name = f"section_00_{domain}_train_normal_{i:04d}_spd_{i}.wav"
+                write_audio(root / machine / "train" / name, clip(domain, False), sample_rate)
+            for i in range(6):
+                label = "anomaly" if i % 2 else "normal"
+                name = f"section_00_{domain}_test_{label}_{i:04d}_spd_{i}.wav"
+                write_audio(root / machine / "test" / name, clip(domain, label == "anomaly"), sample_rate)
+    return root
+
+
+@pytest.fixture
+def tiny_dcase2022(tmp_path: Path) -> Path:
+    """Path of a freshly written tiny DCASE 2022-layout data set."""
+    return write_tiny_dcase2022_tree(tmp_path / "data")

@@ -22,7 +22,10 @@ def synth(out: Path, *, seed: int = 0, scale: float = 1.0, seconds: float | None
     kwargs = {} if seconds is None else {"seconds": seconds}
     start = time.perf_counter()
     summary = generate(out, seed=seed, scale=scale, force=force, **kwargs)
-    print(f"generated {out} in {time.perf_counter() - start:.1f} s: {summary}")
+    if summary.generated:
+        print(f"generated {summary.n_files} clips in {out} ({time.perf_counter() - start:.1f} s)")
+    else:
+        print(f"{out} already holds this generated set ({summary.n_files} clips); nothing to do")
     return summary
 
 
