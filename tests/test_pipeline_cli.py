@@ -47,6 +47,9 @@ def test_prepare_reference_evaluate_end_to_end(tiny_dcase2022: Path, tmp_path: P
     # The anomalies carry a strong extra tone: the mean-log-mel 1-NN detector must find them all.
     result = pipeline.evaluate(manifest, scores, verbose=False)
     assert result.official_score > 0.95
+    # The official CSVs read back give the same evaluation.
+    again = pipeline.evaluate(manifest, results / "official", verbose=False)
+    assert again.official_score == pytest.approx(result.official_score)
 
 
 def test_rms_detector_scores_energy(tiny_dcase2022: Path, tmp_path: Path) -> None:
@@ -109,3 +112,16 @@ def test_score_clips_needs_training_clips_per_group() -> None:
     clips = [_clip(0, Split.TRAIN, Label.NORMAL, "a"), _clip(1, Split.TEST, Label.NORMAL, "b")]
     with pytest.raises(DataError, match="no training clips for b section 00"):
         score_clips(np.zeros((2, 3)), clips, "knn:k=1")
+
+
+def test_evaluate_without_training_scores_writes_scores_but_no_decisions(tiny_dcase2022: Path, tmp_path: Path) -> None:
+    manifest = tmp_path / "m.jsonl"
+    clips = pipeline.prepare(tiny_dcase2022, manifest, verbose=False)
+    from soundsentry.evaluation import write_scores
+
+    test_clips = [c for c in clips if c.split is Split.TEST]
+    rng = np.random.default_rng(0)
+    write_scores(tmp_path / "s.csv", test_clips, rng.random(len(test_clips)))
+    pipeline.evaluate(manifest, tmp_path / "s.csv", out_dir=tmp_path / "out", verbose=False)
+    names = sorted(p.name for p in (tmp_path / "out" / "official").iterdir())
+    assert names == ["anomaly_score_fanny_section_00_test.csv", "anomaly_score_pumpy_section_00_test.csv"]

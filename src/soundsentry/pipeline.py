@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from soundsentry.errors import DataError
-from soundsentry.types import Clip
+from soundsentry.types import Clip, Split
 
 
 def synth(out: Path, *, seed: int = 0, scale: float = 1.0, seconds: float | None = None, force: bool = False):
@@ -66,14 +66,17 @@ def reference(manifest: Path, out: Path, *, detector: str = "logmel_1nn", sample
     return scores
 
 
-def _read_any_scores(scores_path: Path, clips: list[Clip]) -> np.ndarray:
+def _read_any_scores(scores_path: Path, clips: list[Clip]) -> tuple[np.ndarray, dict[str, float]]:
+    """Scores of the test clips (each must have one) and whatever training-clip scores the file holds."""
     from soundsentry.evaluation import align_scores, read_official_scores, read_scores
 
+    test = [c for c in clips if c.split is Split.TEST]
     if scores_path.is_dir():
-        return read_official_scores(scores_path, clips)
+        return read_official_scores(scores_path, test), {}
     if not scores_path.exists():
         raise DataError(f"{scores_path}: no such scores file; run `soundsentry reference` (or score) first.")
-    return align_scores(clips, read_scores(scores_path))
+    by_path = read_scores(scores_path)
+    return align_scores(test, by_path), by_path
 
 
 def evaluate(
@@ -90,8 +93,11 @@ def evaluate(
     from soundsentry import evaluation as ev
 
     clips = _load_manifest(manifest)
-    scores = _read_any_scores(scores_path, clips)
-    result = ev.evaluate(clips, scores, rule=rule, max_fpr=max_fpr)
+    test = [c for c in clips if c.split is Split.TEST]
+    if not test:
+        raise DataError(f"{manifest}: the manifest has no test clips to evaluate; prepare a folder with test data.")
+    test_scores, by_path = _read_any_scores(Path(scores_path), clips)
+    result = ev.evaluate(test, test_scores, rule=rule, max_fpr=max_fpr)
     if verbose:
         print(ev.format_table(result))
     if out_dir is not None:
@@ -99,26 +105,28 @@ def evaluate(
         out_dir.mkdir(parents=True, exist_ok=True)
         ev.write_csv(result, out_dir / "results.csv")
         ev.write_markdown(result, out_dir / "results.md")
-        thresholds = _gamma_thresholds(clips, scores, threshold_percentile)
-        ev.write_official_csvs(clips, scores, out_dir / "official", thresholds=thresholds, rule=result.rule)
+        thresholds = _gamma_thresholds(clips, by_path, threshold_percentile)
+        if not {c.group for c in test} <= set(thresholds):
+            if verbose:
+                print("note: no decision_result CSVs: the scores file lacks training-clip scores for some sections")
+            thresholds = None
+        ev.write_official_csvs(test, test_scores, out_dir / "official", thresholds=thresholds, rule=result.rule)
         if verbose:
             print(f"tables and official CSVs -> {out_dir}")
     return result
 
 
-def _gamma_thresholds(clips: list[Clip], scores: np.ndarray, percentile: float) -> dict[tuple[str, str], float]:
-    """Per (machine type, section): the gamma-fit threshold of the training clips' scores, when they were scored."""
+def _gamma_thresholds(clips: list[Clip], by_path: dict[str, float], percentile: float) -> dict[tuple[str, str], float]:
+    """Per (machine type, section): the gamma-fit threshold of the normal training clips' scores, when scored."""
     from soundsentry.evaluation import fit_gamma_threshold
     from soundsentry.scoring import is_fit_clip
 
-    thresholds: dict[tuple[str, str], float] = {}
-    groups = sorted({c.group for c in clips})
-    for group in groups:
-        train = np.array([s for c, s in zip(clips, scores, strict=True) if c.group == group and is_fit_clip(c)])
-        train = train[np.isfinite(train)]
-        if train.size >= 3:
-            thresholds[group] = fit_gamma_threshold(train, percentile=percentile)
-    return thresholds
+    train: dict[tuple[str, str], list[float]] = {}
+    for clip in clips:
+        value = by_path.get(clip.path)
+        if is_fit_clip(clip) and value is not None and np.isfinite(value):
+            train.setdefault(clip.group, []).append(value)
+    return {g: fit_gamma_threshold(np.array(v), percentile=percentile) for g, v in train.items() if len(v) >= 3}
 
 
 def list_components() -> str:
