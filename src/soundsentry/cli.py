@@ -22,9 +22,13 @@ Stages (files between them):
   synth     generate the embedded benchmark data set (DCASE 2022-2024 layout, no download)
   prepare   parse a data folder (DCASE 2020-2024, MIMII, plain folder) into a validated manifest
   reference score a manifest with a simple reference detector (mean log-mel + 1-NN, or RMS energy)
+  train     train a recipe's embedding network(s) on a manifest's normal training clips
+  extract   embed every clip of a trained run (chunk embeddings and clip means)
+  score     fit one or more scorers per machine type and section on the embeddings; no retraining
   evaluate  AUC / pAUC per machine type, section and domain, the official DCASE score, official CSVs
-  list      list registered components (layouts, front-ends, backbones, heads, scorers)
-  demo      synth -> prepare -> reference -> evaluate on the default generated set
+  run       prepare -> train -> extract -> score -> evaluate for one recipe
+  list      list registered components and packaged recipes
+  demo      the generated set, the reference detector and the demo-scale S1 recipe, end to end
 """
 
 
@@ -97,6 +101,73 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_recipe_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("recipe", help="recipe YAML file or packaged recipe name (see `soundsentry list`)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe value, e.g. --set train.epochs=3 --set backbone.width=0.5 (repeatable)",
+    )
+    p.add_argument("--no-resume", action="store_true", help="train from scratch instead of resuming the run folder")
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a recipe on a manifest",
+        description="Train the recipe's embedding network(s) on the normal training clips of MANIFEST (one model per "
+        "machine type or one for all, as the recipe says). Checkpoints go to RUN/models; rerunning resumes from the "
+        "last checkpoint. The resolved recipe is saved as RUN/config.yaml.",
+    )
+    _add_recipe_args(p)
+    p.add_argument("--manifest", type=Path, required=True, help="manifest written by `soundsentry prepare`")
+    p.add_argument("--run-dir", type=Path, required=True, help="run folder")
+
+
+def _add_extract(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "extract",
+        help="embed every clip of a trained run",
+        description="Write RUN/embeddings.npz: chunk embeddings and clip embeddings (mean over chunks) of every "
+        "training and test clip of the run's manifest.",
+    )
+    p.add_argument("run_dir", type=Path, help="run folder written by `soundsentry train`")
+
+
+def _add_score(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "score",
+        help="score a run's embeddings with one or more back-ends",
+        description="Fit each scorer per (machine type, section) on the training clip embeddings and write "
+        "RUN/scores/<spec>.csv for every clip (training clips out of fold). Back-ends change without retraining.",
+    )
+    p.add_argument("run_dir", type=Path, help="run folder with embeddings.npz")
+    p.add_argument(
+        "--scorer",
+        dest="scorers",
+        action="append",
+        default=[],
+        metavar="SPEC",
+        help="scorer spec name:key=value,... e.g. knn_cosine:k=10 (repeatable; default: the recipe's)",
+    )
+
+
+def _add_run(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "run",
+        help="run every stage of a recipe",
+        description="prepare DATA -> train -> extract -> score (every scorer of the recipe) -> evaluate; prints the "
+        "results table. Rerunning resumes training from the last checkpoint.",
+    )
+    _add_recipe_args(p)
+    p.add_argument("--data", type=Path, required=True, help="data folder (any supported layout)")
+    p.add_argument("--run-dir", type=Path, default=None, help="run folder (default runs/<recipe name>)")
+    p.add_argument("--layout", default=None, help="layout name instead of auto-detection")
+
+
 def _add_list(sub: argparse._SubParsersAction) -> None:
     sub.add_parser("list", help="list registered components", description="Print every registry and its names.")
 
@@ -105,12 +176,14 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo",
         help="run the demo on the generated data set",
-        description="Generate the default data set, prepare it, score it with the reference detector, evaluate "
-        "and print the results table. Everything goes under --out.",
+        description="Generate the default data set, score it with the reference detector, then train, extract, "
+        "score and evaluate the demo-scale S1 recipe (ArcFace MobileFaceNet) and print the tables and both "
+        "official scores. Everything goes under --out.",
     )
     p.add_argument("--out", type=Path, default=Path("demo"), help="working folder (default ./demo)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--scale", type=float, default=1.0)
+    p.add_argument("--recipe", default="s1_arcface_mfn_demo", help="recipe to train (default s1_arcface_mfn_demo)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -119,7 +192,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"soundsentry {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for add in (_add_synth, _add_prepare, _add_reference, _add_evaluate, _add_list, _add_demo):
+    for add in (
+        _add_synth,
+        _add_prepare,
+        _add_reference,
+        _add_train,
+        _add_extract,
+        _add_score,
+        _add_evaluate,
+        _add_run,
+        _add_list,
+        _add_demo,
+    ):
         add(sub)
     return parser
 
@@ -150,10 +234,29 @@ def _dispatch(args: argparse.Namespace) -> None:
             max_fpr=args.max_fpr,
             threshold_percentile=args.threshold_percentile,
         )
+    elif args.command == "train":
+        from soundsentry import stages
+        from soundsentry.config import load_recipe
+
+        recipe = load_recipe(args.recipe, args.overrides)
+        stages.train(recipe, args.manifest, args.run_dir, resume=not args.no_resume)
+    elif args.command == "extract":
+        from soundsentry import stages
+
+        stages.extract(args.run_dir)
+    elif args.command == "score":
+        from soundsentry import stages
+
+        stages.score(args.run_dir, args.scorers or None)
+    elif args.command == "run":
+        from soundsentry import stages
+
+        run_dir = args.run_dir or Path("runs") / Path(args.recipe).stem
+        stages.run(args.recipe, args.data, run_dir, args.overrides, resume=not args.no_resume, layout=args.layout)
     elif args.command == "list":
         print(pipeline.list_components())
     elif args.command == "demo":
-        pipeline.demo(args.out, seed=args.seed, scale=args.scale)
+        pipeline.demo(args.out, seed=args.seed, scale=args.scale, recipe=args.recipe)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

@@ -1,4 +1,6 @@
-"""The stages as plain functions: synth, prepare, reference, evaluate, demo. The CLI only calls these.
+"""Data and evaluation stages as plain functions: synth, prepare, reference, evaluate, and the demo.
+
+Training stages (train, extract, score, run) are in :mod:`soundsentry.stages`. The CLI only calls these.
 
 Every stage reads and writes files (manifest, scores, tables), so stages can be rerun or swapped one at a time.
 """
@@ -136,19 +138,29 @@ def list_components() -> str:
     import soundsentry.frontends  # noqa: F401
     import soundsentry.heads  # noqa: F401
     import soundsentry.scorers  # noqa: F401
+    from soundsentry.config import available_recipes
     from soundsentry.registry import BACKBONES, FRONTENDS, HEADS, LAYOUTS, SCORERS
 
-    lines = []
-    for reg in (LAYOUTS, FRONTENDS, BACKBONES, HEADS, SCORERS):
-        lines.append(f"{reg.kind}s: {', '.join(reg.available()) or '(none)'}")
+    lines = [f"{reg.kind}s: {', '.join(reg.available()) or '(none)'}" for reg in (LAYOUTS, FRONTENDS, BACKBONES, HEADS)]
+    lines.append(f"scorers: {', '.join(SCORERS.available())} (spec: name:key=value,..., e.g. knn_cosine:k=10)")
+    lines.append(f"recipes: {', '.join(available_recipes())} (or a recipe YAML file)")
     return "\n".join(lines)
 
 
-def demo(out: Path, *, seed: int = 0, scale: float = 1.0):
-    """Generate the default set, prepare, score with the reference detector, evaluate, print the table."""
+def demo(out: Path, *, seed: int = 0, scale: float = 1.0, recipe: str = "s1_arcface_mfn_demo"):
+    """The README's demo: generate the default set, score it with the reference detector, then train, extract,
+    score and evaluate the demo-scale S1 recipe, and print both official scores."""
+    from soundsentry import stages
+
     out = Path(out)
     data = out / "data"
     synth(data, seed=seed, scale=scale)
-    prepare(data, out / "manifest.jsonl", verbose=True)
-    reference(out / "manifest.jsonl", out / "scores_logmel_1nn.csv", detector="logmel_1nn")
-    return evaluate(out / "manifest.jsonl", out / "scores_logmel_1nn.csv", out_dir=out / "results")
+    manifest = out / "manifest.jsonl"
+    prepare(data, manifest, verbose=False)
+    reference(manifest, out / "scores_logmel_1nn.csv", detector="logmel_1nn")
+    ref = evaluate(manifest, out / "scores_logmel_1nn.csv", out_dir=out / "results_reference", verbose=False)
+    results = stages.run(recipe, data, out / "run")
+    print(f"\nofficial score ({ref.rule.value} rule): reference logmel_1nn {100 * ref.official_score:.2f} %")
+    for name, result in results.items():
+        print(f"official score ({result.rule.value} rule): {recipe} {name} {100 * result.official_score:.2f} %")
+    return results

@@ -85,7 +85,6 @@ BACKBONES: Registry[Any] = Registry("backbone")
 HEADS: Registry[Any] = Registry("head")
 SCORERS: Registry[Any] = Registry("scorer")
 LAYOUTS: Registry[Any] = Registry("layout")
-RECIPES: Registry[Any] = Registry("recipe")
 
 register_frontend = FRONTENDS.register
 register_backbone = BACKBONES.register

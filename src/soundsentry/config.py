@@ -1,0 +1,413 @@
+"""Typed recipe configs: one YAML file per documented system, read into dataclasses and checked up front.
+
+A recipe names every component by registry key plus keyword arguments, flat as in the style guide::
+
+    frontend: {name: stft_chunks, n_fft: 2046, hop_length: 512}
+    backbone: {name: mobilefacenet_net1, input_size: [1024, 32]}
+    head: {name: arcface, margin: 0.05, scale: 30}
+    features: {sample_rate: 16000, chunk_width: 32}
+    train: {mode: per_machine_type, epochs: 30, optimizer: {name: sgd, lr: 0.05}}
+    score: {scorers: ["knn_cosine:k=10"]}
+
+:func:`load_recipe` reads a file (or the name of a packaged recipe such as ``s1_arcface_mfn_net1``) and applies
+``a.b=value`` overrides (values parsed as YAML: ``train.epochs=3``, ``backbone.input_size=[128,32]``). An unknown
+key anywhere is a :class:`~soundsentry.errors.ConfigError` naming the file and the valid keys.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import os
+import re
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from soundsentry.errors import ConfigError
+
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
+
+MODES = ("per_machine_type", "all")
+CLASS_LABELS = ("section", "section_domain", "attributes")  # see soundsentry.training.data.class_key
+PRECISIONS = ("32", "16-mixed", "bf16-mixed", "64")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("cosine_warm_restarts", "none")
+SCHEDULER_INTERVALS = ("epoch", "step")
+STANDARDIZE = ("per_bin", "global", "none")
+LENGTH_POLICIES = ("crop", "pad", "tile", "none")
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads ``1e-3`` as a float (YAML 1.1 wants ``1.0e-3`` and reads ``1e-3`` as text)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _yaml_load(text: str) -> Any:
+    return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+@dataclass
+class ComponentSpec:
+    """A registered component: its registry name and the keyword arguments of its factory."""
+
+    name: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The flat YAML form ``{name: ..., key: value, ...}``."""
+        return {"name": self.name, **self.kwargs}
+
+
+@dataclass
+class FeatureConfig:
+    """How clips become network inputs: load, front-end, fold, cut into chunks, standardise.
+
+    Attributes:
+        sample_rate: rate clips are loaded (and resampled) at, in Hz; must equal the front-end's.
+        clip_seconds: fix every clip to this length (``None`` keeps each clip's own length).
+        length_policy: how a short clip reaches ``clip_seconds``: ``crop`` (refuse), ``pad``, ``tile``, ``none``.
+        chunk_width: frames per chunk (the network input's T).
+        chunk_hop: frames between chunk starts; ``None`` = ``chunk_width`` (non-overlapping).
+        chunk_tail: frames after the last whole chunk: ``drop`` or ``pad`` (one more, padded chunk).
+        fold: fold the frequency axis into this many channels (S1 network 2: 4) after the front-end.
+        standardize: ``per_bin`` (mean and std per channel and frequency bin), ``global`` or ``none``; fitted on
+            the training split only and saved with the model.
+        batch_clips: clips per front-end batch when computing features.
+    """
+
+    sample_rate: int = 16000
+    clip_seconds: float | None = None
+    length_policy: str = "pad"
+    chunk_width: int = 32
+    chunk_hop: int | None = None
+    chunk_tail: str = "drop"
+    fold: int = 1
+    standardize: str = "per_bin"
+    batch_clips: int = 32
+
+
+@dataclass
+class TrainConfig:
+    """How the embedding network is trained; ``precision`` / ``accelerator`` / ``devices`` / ``strategy`` /
+    ``deterministic`` go to the Lightning ``Trainer`` unchanged (so AMP and DDP need no code change).
+
+    Attributes:
+        mode: ``per_machine_type`` (one model per machine type, classes = its sections / machine IDs) or ``all``
+            (one model, classes = every (machine type, section)).
+        classes: what the classifier tells apart within a unit: ``section`` (S1's machine-ID classifier),
+            ``section_domain`` or ``attributes`` (section, domain and attribute values, as the auxiliary attribute
+            classification of DCASE 2022-2024 systems).
+        epochs: training epochs.
+        batch_size: chunks per batch (per device).
+        optimizer: ``{name: sgd | adam | adamw, <torch.optim keyword arguments>}``.
+        scheduler: ``{name: cosine_warm_restarts, T_0: epochs per cycle, T_mult, eta_min, interval}`` or
+            ``{name: none}``. ``interval: epoch`` steps once per epoch (the learning rate is constant within an
+            epoch); ``interval: step`` steps after every batch with the cycle measured in batches
+            (``T_0 * batches_per_epoch``), i.e. SGDR's fractional-epoch schedule.
+        val_fraction: share of each class's training clips held out (by clip, never by chunk) for model
+            selection on the ID classifier's validation loss; 0 disables validation (the last epoch is kept).
+        seed: seeds model initialisation, the held-out split and the per-epoch shuffling.
+        num_workers: DataLoader workers (features are cached in memory, so 0 is usually fastest).
+        checkpoint_every: save ``last.ckpt`` / ``best.ckpt`` every this many epochs.
+        progress_bar: show Lightning's progress bar.
+    """
+
+    mode: str = "per_machine_type"
+    classes: str = "section"
+    epochs: int = 30
+    batch_size: int = 48
+    optimizer: ComponentSpec = field(default_factory=lambda: ComponentSpec("sgd", {"lr": 0.05}))
+    scheduler: ComponentSpec = field(
+        default_factory=lambda: ComponentSpec("cosine_warm_restarts", {"T_0": 10, "interval": "epoch"})
+    )
+    val_fraction: float = 0.1
+    seed: int = 0
+    precision: str = "32"
+    accelerator: str = "auto"
+    devices: Any = "auto"
+    strategy: str = "auto"
+    deterministic: Any = False
+    num_workers: int = 0
+    checkpoint_every: int = 1
+    progress_bar: bool = True
+
+
+@dataclass
+class ScoreConfig:
+    """Which scorers turn clip embeddings into anomaly scores (one scores file per spec).
+
+    Attributes:
+        scorers: scorer specs ``name:key=value,...``, fitted per (machine type, section) on training clips.
+    """
+
+    scorers: list[str] = field(default_factory=lambda: ["knn_cosine:k=10"])
+
+
+@dataclass
+class Recipe:
+    """A complete system: front-end, backbone, head, features, training and scoring."""
+
+    name: str
+    frontend: ComponentSpec
+    backbone: ComponentSpec
+    head: ComponentSpec
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    score: ScoreConfig = field(default_factory=ScoreConfig)
+    description: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain nested dicts (components flat), as written by :func:`dump_resolved`."""
+        return _to_plain(self)
+
+
+# --- building dataclasses from plain dicts --------------------------------------------------------------------
+_COMPONENT_FIELDS = {"frontend", "backbone", "head", "optimizer", "scheduler"}
+_SECTIONS: dict[str, type] = {"features": FeatureConfig, "train": TrainConfig, "score": ScoreConfig}
+
+
+def _to_plain(obj: Any) -> Any:
+    if isinstance(obj, ComponentSpec):
+        return {"name": obj.name, **{k: _to_plain(v) for k, v in obj.kwargs.items()}}
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, (list, tuple)):
+        return [_to_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {k: _to_plain(v) for k, v in obj.items()}
+    return obj
+
+
+def _component(value: Any, where: str, source: str) -> ComponentSpec:
+    if isinstance(value, ComponentSpec):
+        return value
+    if isinstance(value, str):
+        return ComponentSpec(value, {})
+    if not isinstance(value, dict) or not isinstance(value.get("name"), str):
+        raise ConfigError(f"{source}: {where} must be a mapping with a 'name' key (e.g. {{name: sgd, lr: 0.05}})")
+    kwargs = {k: v for k, v in value.items() if k != "name"}
+    return ComponentSpec(value["name"], kwargs)
+
+
+def _section(cls: type, value: Any, where: str, source: str) -> Any:
+    if value is None:
+        return cls()
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: {where} must be a mapping, got {type(value).__name__}")
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        listed = ", ".join(f"{where}.{k}" for k in unknown)
+        raise ConfigError(f"{source}: unknown key(s) {listed}; valid keys of {where}: {', '.join(names)}")
+    kwargs = {k: (_component(v, f"{where}.{k}", source) if k in _COMPONENT_FIELDS else v) for k, v in value.items()}
+    return cls(**kwargs)
+
+
+def recipe_from_dict(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
+    """Build and validate a :class:`Recipe` from nested dicts (the YAML form)."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: a recipe must be a YAML mapping, got {type(data).__name__}")
+    names = [f.name for f in dataclasses.fields(Recipe)]
+    unknown = sorted(set(data) - set(names))
+    if unknown:
+        raise ConfigError(f"{source}: unknown top-level key(s) {', '.join(unknown)}; valid keys: {', '.join(names)}")
+    missing = [k for k in ("name", "frontend", "backbone", "head") if k not in data]
+    if missing:
+        raise ConfigError(f"{source}: missing key(s) {', '.join(missing)}; every recipe names its {', '.join(missing)}")
+    recipe = Recipe(
+        name=str(data["name"]),
+        description=str(data.get("description", "")),
+        frontend=_component(data["frontend"], "frontend", source),
+        backbone=_component(data["backbone"], "backbone", source),
+        head=_component(data["head"], "head", source),
+        **{key: _section(cls, data.get(key), key, source) for key, cls in _SECTIONS.items()},
+    )
+    validate_recipe(recipe, source)
+    return recipe
+
+
+# --- validation -------------------------------------------------------------------------------------------------
+def _choice(source: str, where: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{source}: {where} is {value!r}; valid values: {', '.join(choices)}")
+
+
+def _positive_int(source: str, where: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{source}: {where} must be a positive integer, got {value!r}")
+
+
+def _check_component_kwargs(source: str, where: str, spec: ComponentSpec, registry: Any, derived: set[str]) -> None:
+    allowed = set(registry.parameters(_registered(source, where, spec, registry))) - derived
+    unknown = sorted(set(spec.kwargs) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{source}: {where} {spec.name!r} does not take {', '.join(unknown)}; "
+            f"valid keys: name, {', '.join(sorted(allowed))}"
+        )
+
+
+def _registered(source: str, where: str, spec: ComponentSpec, registry: Any) -> str:
+    try:
+        registry.get(spec.name)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {where}: {err}") from None
+    return spec.name
+
+
+def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
+    """Check every value that can be checked without data; raises :class:`ConfigError` naming ``source``."""
+    import soundsentry.backbones  # noqa: F401  (registration side effects)
+    import soundsentry.frontends  # noqa: F401
+    import soundsentry.heads  # noqa: F401
+    from soundsentry.registry import BACKBONES, FRONTENDS, HEADS
+
+    _check_component_kwargs(source, "frontend", recipe.frontend, FRONTENDS, set())
+    _check_component_kwargs(source, "backbone", recipe.backbone, BACKBONES, set())
+    # The trainer sets the head's embedding size from the backbone and its class count from the data.
+    _check_component_kwargs(source, "head", recipe.head, HEADS, {"embed_dim", "num_classes"})
+
+    f = recipe.features
+    _positive_int(source, "features.sample_rate", f.sample_rate)
+    if f.clip_seconds is not None and not (isinstance(f.clip_seconds, (int, float)) and f.clip_seconds > 0):
+        raise ConfigError(f"{source}: features.clip_seconds must be a positive number or null, got {f.clip_seconds!r}")
+    _choice(source, "features.length_policy", f.length_policy, LENGTH_POLICIES)
+    _positive_int(source, "features.chunk_width", f.chunk_width)
+    _positive_int(source, "features.chunk_hop", f.chunk_hop, allow_none=True)
+    _choice(source, "features.chunk_tail", f.chunk_tail, ("drop", "pad"))
+    _positive_int(source, "features.fold", f.fold)
+    _choice(source, "features.standardize", f.standardize, STANDARDIZE)
+    _positive_int(source, "features.batch_clips", f.batch_clips)
+    fe_rate = recipe.frontend.kwargs.get("sample_rate")
+    if fe_rate is not None and fe_rate != f.sample_rate:
+        raise ConfigError(
+            f"{source}: frontend.sample_rate is {fe_rate} but features.sample_rate is {f.sample_rate}; make them equal"
+        )
+
+    t = recipe.train
+    _choice(source, "train.mode", t.mode, MODES)
+    _choice(source, "train.classes", t.classes, CLASS_LABELS)
+    _positive_int(source, "train.epochs", t.epochs)
+    _positive_int(source, "train.batch_size", t.batch_size)
+    _positive_int(source, "train.checkpoint_every", t.checkpoint_every)
+    if not isinstance(t.num_workers, int) or t.num_workers < 0:
+        raise ConfigError(f"{source}: train.num_workers must be a non-negative integer, got {t.num_workers!r}")
+    if not isinstance(t.seed, int):
+        raise ConfigError(f"{source}: train.seed must be an integer, got {t.seed!r}")
+    if not (isinstance(t.val_fraction, (int, float)) and 0 <= t.val_fraction < 1):
+        raise ConfigError(f"{source}: train.val_fraction must be in [0, 1), got {t.val_fraction!r}")
+    _choice(source, "train.precision", str(t.precision), PRECISIONS)
+    t.precision = str(t.precision)
+    _choice(source, "train.optimizer.name", t.optimizer.name, OPTIMIZERS)
+    _choice(source, "train.scheduler.name", t.scheduler.name, SCHEDULERS)
+    if t.scheduler.name == "cosine_warm_restarts":
+        allowed = {"T_0", "T_mult", "eta_min", "interval"}
+        unknown = sorted(set(t.scheduler.kwargs) - allowed)
+        if unknown:
+            valid = ", ".join(sorted(allowed))
+            raise ConfigError(f"{source}: train.scheduler does not take {', '.join(unknown)}; valid: name, {valid}")
+        _positive_int(source, "train.scheduler.T_0", t.scheduler.kwargs.get("T_0", 10))
+        _choice(source, "train.scheduler.interval", t.scheduler.kwargs.get("interval", "epoch"), SCHEDULER_INTERVALS)
+    if "lr" not in t.optimizer.kwargs:
+        raise ConfigError(f"{source}: train.optimizer needs a learning rate, e.g. {{name: sgd, lr: 0.05}}")
+
+    if not isinstance(recipe.score.scorers, list) or not recipe.score.scorers:
+        raise ConfigError(f"{source}: score.scorers must be a non-empty list of specs such as 'knn_cosine:k=10'")
+    from soundsentry.scorers import create_scorer
+
+    for spec in recipe.score.scorers:
+        try:
+            create_scorer(spec)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: score.scorers: {err}") from None
+
+
+# --- files and overrides ---------------------------------------------------------------------------------------
+def available_recipes() -> list[str]:
+    """Names of the recipes shipped with the package (``soundsentry/recipes/*.yaml``)."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml"))
+
+
+def resolve_recipe_path(path_or_name: str | os.PathLike[str]) -> Path:
+    """A recipe file path, or the packaged recipe of that name (``s1_arcface_mfn_net1``)."""
+    path = Path(path_or_name)
+    if path.is_file():
+        return path
+    packaged = RECIPES_DIR / f"{path.name}.yaml" if path.suffix == "" else RECIPES_DIR / path.name
+    if str(path) == path.name and packaged.is_file():
+        return packaged
+    raise ConfigError(
+        f"recipe {str(path_or_name)!r} is neither a file nor a packaged recipe; "
+        f"packaged recipes: {', '.join(available_recipes()) or '(none)'}"
+    )
+
+
+def apply_override(data: dict[str, Any], override: str, source: str = "<recipe>") -> None:
+    """Apply one ``a.b.c=value`` override in place; the value is parsed as YAML (``3``, ``0.5``, ``[1, 2]``)."""
+    key, eq, text = override.partition("=")
+    key = key.strip()
+    if not eq or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"override {override!r} is not of the form key.subkey=value (e.g. train.epochs=3)")
+    try:
+        value = _yaml_load(text) if text.strip() else None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {override!r}: the value is not valid YAML ({err})") from None
+    parts = key.split(".")
+    node: Any = data
+    for i, part in enumerate(parts[:-1]):
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {override!r}: {'.'.join(parts[:i])} is not a mapping")
+        node = node.setdefault(part, {})
+    if not isinstance(node, dict):
+        raise ConfigError(f"override {override!r}: {'.'.join(parts[:-1])} is not a mapping")
+    node[parts[-1]] = value
+
+
+def load_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Recipe:
+    """Read a recipe YAML (a path or a packaged recipe name) and apply ``key.subkey=value`` overrides.
+
+    Raises:
+        ConfigError: missing file, invalid YAML, unknown keys (the message names the file and the valid keys),
+            malformed overrides or invalid values.
+    """
+    file = resolve_recipe_path(path)
+    try:
+        data = _yaml_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{file}: not valid YAML ({' '.join(str(err).split())})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: a recipe must be a YAML mapping, got {type(data).__name__}")
+    data = _to_plain(copy.deepcopy(data))
+    for item in overrides:
+        apply_override(data, item, str(file))
+    source = f"{file} (with overrides {', '.join(overrides)})" if overrides else str(file)
+    return recipe_from_dict(data, source)
+
+
+def dump_resolved(recipe: Recipe, path: str | os.PathLike[str]) -> Path:
+    """Write the fully resolved recipe (every default filled in) as YAML, atomically; returns the path."""
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(recipe.to_dict(), sort_keys=False, default_flow_style=False, width=120)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,133 @@
+"""Training units, class maps, the held-out split of training normals, and a resumable shuffling sampler.
+
+A *unit* is what one model is trained on: one machine type (``mode: per_machine_type``; its classes are its
+sections / machine IDs, as S1's per-type machine-ID classifier) or everything (``mode: all``; its classes are every
+(machine type, section)). Only training clips enter; the held-out split is taken from them by clip, so no chunk of
+a validation clip is ever trained on, and test labels are never looked at.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Sampler
+
+from soundsentry.config import CLASS_LABELS  # noqa: F401  (re-exported)
+from soundsentry.errors import DataError
+from soundsentry.scoring import is_fit_clip
+from soundsentry.types import Clip
+
+ALL_UNIT = "all"
+
+
+def training_units(clips: Sequence[Clip], mode: str) -> dict[str, list[Clip]]:
+    """Training clips per unit name (the machine type, or ``"all"``), in manifest order."""
+    train = [c for c in clips if is_fit_clip(c)]  # labelled training anomalies are never trained on
+    if not train:
+        raise DataError("the manifest has no training clips; the embedding network is trained on normal train clips")
+    if mode == "all":
+        return {ALL_UNIT: train}
+    units: dict[str, list[Clip]] = defaultdict(list)
+    for clip in train:
+        units[clip.machine_type].append(clip)
+    return dict(sorted(units.items()))
+
+
+def unit_of(clip: Clip, mode: str) -> str:
+    """Name of the unit (model) that embeds ``clip``."""
+    return ALL_UNIT if mode == "all" else clip.machine_type
+
+
+def class_key(clip: Clip, mode: str, classes: str = "section") -> str:
+    """The class label of a clip.
+
+    ``classes``: ``section`` (S1: the machine ID / section), ``section_domain`` (section and domain as separate
+    classes) or ``attributes`` (section, domain and the sorted attribute pairs: the auxiliary attribute
+    classification of DCASE 2022-2024 systems). In ``all`` mode the machine type is prefixed (``fan/00``).
+    """
+    key = clip.section
+    if classes in ("section_domain", "attributes"):
+        key += f"/{clip.domain.value}"
+    if classes == "attributes" and clip.attributes:
+        key += "/" + ",".join(f"{k}={v}" for k, v in sorted(clip.attributes.items()))
+    return f"{clip.machine_type}/{key}" if mode == "all" else key
+
+
+def class_map(clips: Sequence[Clip], mode: str, classes: str = "section") -> list[str]:
+    """Sorted class keys; a class's index is its position."""
+    return sorted({class_key(c, mode, classes) for c in clips})
+
+
+def _class_seed(seed: int, key: str) -> int:
+    return (seed * 1_000_003 + zlib.crc32(key.encode())) % (2**32)
+
+
+def split_train_val(
+    clips: Sequence[Clip], val_fraction: float, seed: int, mode: str, classes: str = "section"
+) -> tuple[list[int], list[int]]:
+    """Deterministic held-out split of training clips by clip, stratified by class.
+
+    Each class gives ``round(val_fraction * n)`` of its ``n`` clips to validation, but always keeps at least one
+    for training (and a class of one clip gives none). The choice depends only on the clips' paths, the class and
+    the seed, not on the manifest order.
+
+    Returns:
+        (train indices, validation indices) into ``clips``, each sorted.
+    """
+    by_class: dict[str, list[int]] = defaultdict(list)
+    for i, clip in enumerate(clips):
+        by_class[class_key(clip, mode, classes)].append(i)
+    val: list[int] = []
+    for key, members in sorted(by_class.items()):
+        members = sorted(members, key=lambda i: clips[i].path)
+        n_val = min(int(round(val_fraction * len(members))), len(members) - 1)
+        if n_val <= 0:
+            continue
+        order = np.random.default_rng(_class_seed(seed, key)).permutation(len(members))
+        val.extend(members[j] for j in order[:n_val])
+    held = set(val)
+    return [i for i in range(len(clips)) if i not in held], sorted(val)
+
+
+class EpochShuffleSampler(Sampler[int]):
+    """A fresh permutation every epoch that depends only on (seed, epoch).
+
+    Lightning calls :meth:`set_epoch` before each epoch, so a run resumed from a checkpoint at an epoch boundary
+    draws exactly the batches the uninterrupted run would have drawn (the global RNG state is not needed).
+    Under DDP Lightning wraps it in a distributed sampler, which shards these indices.
+    """
+
+    def __init__(self, n: int, seed: int) -> None:
+        self.n = n
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[int]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        return iter(torch.randperm(self.n, generator=g).tolist())
+
+    def __len__(self) -> int:
+        return self.n
+
+
+class ChunkDataset(torch.utils.data.Dataset):
+    """``(chunk (C, F, W), class index)`` pairs over cached chunks."""
+
+    def __init__(self, chunks: torch.Tensor, labels: torch.Tensor) -> None:
+        if len(chunks) != len(labels):
+            raise DataError(f"{len(chunks)} chunks but {len(labels)} labels")
+        self.chunks = chunks
+        self.labels = labels
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
+        return self.chunks[i], self.labels[i]

@@ -1,0 +1,130 @@
+"""Clips -> network inputs: load each clip once, run the front-end without gradients, fold, cut into chunks.
+
+Training features are computed once and kept in memory as one tensor of chunks (the network never sees the
+waveform), so an epoch is a shuffle over cached chunks. Standardisation is not applied here: the
+:class:`~soundsentry.frontends.Standardizer` is fitted on the training split's chunks and lives inside the model,
+so it is saved with the weights and applied the same way at extraction.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from soundsentry.config import FeatureConfig, Recipe
+from soundsentry.data.audio import load_audio
+from soundsentry.errors import ConfigError
+from soundsentry.types import Clip
+
+
+class FeaturePipeline(nn.Module):
+    """Waveforms ``(B, N)`` -> chunks ``(B, n, C, F, W)``: front-end, optional frequency fold, time chunks."""
+
+    def __init__(self, frontend: nn.Module, features: FeatureConfig) -> None:
+        super().__init__()
+        self.frontend = frontend
+        self.fold = features.fold
+        self.chunk_width = features.chunk_width
+        self.chunk_hop = features.chunk_hop
+        self.chunk_tail = features.chunk_tail
+
+    @torch.no_grad()
+    def forward(self, wave: Tensor) -> Tensor:
+        from soundsentry.frontends import chunk_frames, fold_frequency
+
+        x = self.frontend(wave)
+        if self.fold > 1:
+            x = fold_frequency(x, self.fold)
+        return chunk_frames(x, self.chunk_width, self.chunk_hop, tail=self.chunk_tail).contiguous()
+
+
+def build_feature_pipeline(recipe: Recipe) -> FeaturePipeline:
+    """The recipe's front-end (``sample_rate`` taken from ``features``) wrapped with fold and chunking."""
+    import soundsentry.frontends  # noqa: F401  (registration)
+    from soundsentry.registry import FRONTENDS
+
+    kwargs = dict(recipe.frontend.kwargs)
+    kwargs.setdefault("sample_rate", recipe.features.sample_rate)
+    return FeaturePipeline(FRONTENDS.create(recipe.frontend.name, **kwargs), recipe.features).eval()
+
+
+def chunk_shape(pipeline: FeaturePipeline, features: FeatureConfig) -> tuple[int, int, int]:
+    """(C, F, W) of one chunk, from a short silent probe through the pipeline."""
+    n = int(round((features.clip_seconds or 1.0) * features.sample_rate))
+    return tuple(pipeline(torch.zeros(1, max(n, 1))).shape[2:])  # type: ignore[return-value]
+
+
+def check_backbone_input(recipe: Recipe, shape: tuple[int, int, int], backbone: nn.Module) -> None:
+    """Raise a ConfigError when the backbone's ``in_chans`` / ``input_size`` disagree with the chunks."""
+    in_chans = getattr(backbone, "in_chans", None)
+    input_size = getattr(backbone, "input_size", None)
+    C, F, W = shape
+    if (in_chans is not None and in_chans != C) or (input_size is not None and tuple(input_size) != (F, W)):
+        raise ConfigError(
+            f"recipe {recipe.name!r}: the features give chunks of (C, F, T) = {shape} but backbone "
+            f"{recipe.backbone.name!r} expects in_chans={in_chans}, input_size={tuple(input_size or ())}; set "
+            f"backbone.in_chans={C} and backbone.input_size=[{F}, {W}] (or change the front-end / fold / chunk_width)"
+        )
+
+
+def _load(clip: Clip, features: FeatureConfig) -> np.ndarray:
+    return load_audio(
+        clip.path, features.sample_rate, duration=features.clip_seconds, length_policy=features.length_policy
+    )
+
+
+def iter_clip_chunks(
+    clips: Sequence[Clip], pipeline: FeaturePipeline, features: FeatureConfig
+) -> Iterator[tuple[list[int], Tensor]]:
+    """Yield ``(clip indices, chunks (b, n, C, F, W))`` over ``clips``, batching clips of equal length.
+
+    Batches come in order of the clips' first appearance within each length, so the result is deterministic.
+    """
+    pending: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
+    device = next((b.device for b in pipeline.buffers()), torch.device("cpu"))
+
+    def flush(length: int) -> tuple[list[int], Tensor]:
+        items = pending.pop(length)
+        wave = torch.from_numpy(np.stack([w for _, w in items])).to(device)
+        return [i for i, _ in items], pipeline(wave).cpu()
+
+    for i, clip in enumerate(clips):
+        wave = _load(clip, features)
+        pending[len(wave)].append((i, wave))
+        if len(pending[len(wave)]) >= features.batch_clips:
+            yield flush(len(wave))
+    for length in list(pending):
+        yield flush(length)
+
+
+@dataclass
+class ChunkCache:
+    """Every chunk of a list of clips, in memory.
+
+    Attributes:
+        chunks: (M, C, F, W) features, not standardised.
+        clip_index: (M,) index into the clip list of each chunk's clip.
+        n_clips: number of clips.
+    """
+
+    chunks: Tensor
+    clip_index: Tensor
+    n_clips: int
+
+
+def compute_chunks(clips: Sequence[Clip], pipeline: FeaturePipeline, features: FeatureConfig) -> ChunkCache:
+    """Load every clip once and cut its features into chunks; chunks are ordered by clip, then time."""
+    per_clip: list[Tensor | None] = [None] * len(clips)
+    for indices, chunks in iter_clip_chunks(clips, pipeline, features):
+        for i, c in zip(indices, chunks, strict=True):
+            per_clip[i] = c
+    if not per_clip:
+        raise ConfigError("no clips to compute features for")
+    tensors = [t for t in per_clip if t is not None]
+    clip_index = torch.cat([torch.full((len(t),), i, dtype=torch.long) for i, t in enumerate(tensors)])
+    return ChunkCache(torch.cat(tensors), clip_index, len(clips))

@@ -1,0 +1,103 @@
+"""The embedding model (standardiser + backbone) and the Lightning module that trains it with a margin head.
+
+:class:`EmbeddingModel` is a plain ``nn.Module`` with no knowledge of data loading or logging; it is what
+``model.pt`` stores and what extraction runs. :class:`MarginClassifierModule` adds the classification head, the
+optimiser and the schedule for training only; the head is dropped afterwards (S1 scores with embeddings alone).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor, nn
+
+from soundsentry.config import ComponentSpec, TrainConfig
+from soundsentry.errors import ConfigError
+
+
+class EmbeddingModel(nn.Module):
+    """``chunks (B, C, F, W) -> embeddings (B, D)``: standardise with training statistics, then the backbone.
+
+    Args:
+        backbone: any registered backbone (``forward((B, C, F, T)) -> (B, D)``, ``.embed_dim``).
+        standardizer: fitted :class:`~soundsentry.frontends.Standardizer`, or ``None`` for no standardisation.
+    """
+
+    def __init__(self, backbone: nn.Module, standardizer: nn.Module | None) -> None:
+        super().__init__()
+        self.backbone = backbone
+        self.standardizer = standardizer if standardizer is not None else nn.Identity()
+        self.embed_dim = int(backbone.embed_dim)
+
+    def forward(self, chunks: Tensor) -> Tensor:
+        return self.backbone(self.standardizer(chunks))
+
+
+def build_optimizer(params: Any, spec: ComponentSpec) -> torch.optim.Optimizer:
+    """``sgd`` / ``adam`` / ``adamw`` from ``torch.optim`` with the spec's keyword arguments."""
+    classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+    if spec.name not in classes:
+        raise ConfigError(f"unknown optimizer {spec.name!r}; valid: {', '.join(classes)}")
+    try:
+        return classes[spec.name](params, **spec.kwargs)
+    except TypeError as err:
+        raise ConfigError(f"optimizer {spec.name!r}: {err}") from None
+
+
+class MarginClassifierModule(pl.LightningModule):
+    """Trains an :class:`EmbeddingModel` as a classifier of ``num_classes`` machine IDs through a margin head.
+
+    Logs per epoch ``train_loss``, ``train_acc`` and, with a validation split, ``val_loss`` (the margin loss) and
+    ``val_acc`` (arg-max of the margin-free logits, chunk level); ``val_loss`` selects ``best.ckpt``.
+
+    Args:
+        model: standardiser + backbone.
+        head: margin head (e.g. ArcFace) with ``forward(emb, target) -> loss`` and ``logits(emb)``.
+        train: optimiser and schedule settings.
+        batches_per_epoch: optimiser steps per epoch, for a schedule stepped per batch.
+    """
+
+    def __init__(self, model: EmbeddingModel, head: nn.Module, train: TrainConfig, batches_per_epoch: int) -> None:
+        super().__init__()
+        self.model = model
+        self.head = head
+        self.train_config = train
+        self.batches_per_epoch = max(1, int(batches_per_epoch))
+
+    def forward(self, chunks: Tensor) -> Tensor:
+        return self.model(chunks)
+
+    def _step(self, batch: tuple[Tensor, Tensor], stage: str) -> Tensor:
+        x, y = batch
+        emb = self.model(x)
+        loss = self.head(emb, y)
+        with torch.no_grad():
+            acc = (self.head.logits(emb).argmax(dim=1) == y).float().mean()
+        on_step = stage == "train"
+        self.log(
+            f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True
+        )
+        self.log(f"{stage}_acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True)
+        return loss
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "train")
+
+    def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        return self._step(batch, "val")
+
+    def configure_optimizers(self) -> Any:
+        optimizer = build_optimizer(self.parameters(), self.train_config.optimizer)
+        spec = self.train_config.scheduler
+        if spec.name == "none":
+            return optimizer
+        kwargs = dict(spec.kwargs)
+        interval = kwargs.pop("interval", "epoch")
+        T_0 = int(kwargs.pop("T_0", 10))
+        # Per batch, the cycle is counted in batches: the same curve as SGDR's fractional epochs, and Lightning
+        # checkpoints the scheduler's state either way.
+        per = self.batches_per_epoch if interval == "step" else 1
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=T_0 * per, **kwargs)
+        return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
