@@ -20,7 +20,6 @@ import copy
 import dataclasses
 import os
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any
 import yaml
 
 from soundsentry.errors import ConfigError
+from soundsentry.io import atomic_write_text
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
@@ -399,15 +399,5 @@ def load_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
 
 def dump_resolved(recipe: Recipe, path: str | os.PathLike[str]) -> Path:
     """Write the fully resolved recipe (every default filled in) as YAML, atomically; returns the path."""
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
     text = yaml.safe_dump(recipe.to_dict(), sort_keys=False, default_flow_style=False, width=120)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_text(path, text)

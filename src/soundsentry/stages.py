@@ -19,7 +19,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ import numpy as np
 
 from soundsentry.config import Recipe, dump_resolved, load_recipe
 from soundsentry.errors import ConfigError, DataError
+from soundsentry.io import atomic_output, atomic_write_text
 from soundsentry.types import Clip, Split
 
 CONFIG_FILE = "config.yaml"
@@ -36,12 +36,6 @@ MANIFEST_FILE = "manifest.jsonl"
 CLASS_MAPS_FILE = "class_maps.json"
 SUMMARY_FILE = "train_summary.json"
 EMBEDDINGS_FILE = "embeddings.npz"
-
-
-def _atomic_text(path: Path, text: str) -> Path:
-    from soundsentry.evaluation._atomic import atomic_write_text
-
-    return atomic_write_text(path, text)
 
 
 def _device(recipe: Recipe) -> str:
@@ -142,10 +136,10 @@ def train(
             "seconds": round(result.seconds, 2),
         }
         print(f"[{unit}] done in {result.seconds:.1f} s -> {result.model_path}")
-    _atomic_text(run_dir / CLASS_MAPS_FILE, json.dumps(class_maps, indent=2) + "\n")
+    atomic_write_text(run_dir / CLASS_MAPS_FILE, json.dumps(class_maps, indent=2) + "\n")
     previous = run_dir / SUMMARY_FILE
     merged = {**(json.loads(previous.read_text()) if previous.is_file() else {}), **summary}
-    _atomic_text(previous, json.dumps(merged, indent=2) + "\n")
+    atomic_write_text(previous, json.dumps(merged, indent=2) + "\n")
     return run_dir
 
 
@@ -195,14 +189,8 @@ def extract(run_dir: str | os.PathLike[str]) -> Path:
         "units": np.array(units),
     }
     target = run_dir / EMBEDDINGS_FILE
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=run_dir)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(target) as tmp, open(tmp, "wb") as f:
+        np.savez(f, **arrays)
     return target
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ import soundfile as sf
 import soxr
 
 from soundsentry.errors import AudioError, ConfigError
+from soundsentry.io import atomic_output
 
 LengthPolicy = Literal["crop", "pad", "tile", "none"]
 LENGTH_POLICIES: tuple[str, ...] = ("crop", "pad", "tile", "none")
@@ -240,13 +240,5 @@ def write_audio(path: str | os.PathLike[str], samples: np.ndarray, sample_rate: 
         sample_rate: in Hz.
         subtype: soundfile subtype, 16-bit PCM by default as in the DCASE data.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         sf.write(tmp, samples, sample_rate, subtype=subtype)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

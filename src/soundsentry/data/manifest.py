@@ -21,7 +21,6 @@ import io
 import json
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from enum import Enum
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from soundsentry.errors import DataError
+from soundsentry.io import atomic_write_text
 from soundsentry.types import Clip, Domain, Label, Split
 
 FIELDS: tuple[str, ...] = ("path", "machine_type", "section", "domain", "split", "label", "attributes", "dataset")
@@ -72,16 +72,7 @@ def write_manifest(clips: Iterable[Clip], path: str | os.PathLike[str]) -> Path:
         writer.writeheader()
         for record in records:
             writer.writerow({**record, "attributes": json.dumps(record["attributes"], ensure_ascii=False)})
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(buffer.getvalue())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write_text(target, buffer.getvalue())
 
 
 def read_manifest(path: str | os.PathLike[str]) -> list[Clip]:

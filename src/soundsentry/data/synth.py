@@ -31,6 +31,7 @@ import numpy as np
 from soundsentry.data.audio import write_audio
 from soundsentry.data.synth_sources import MACHINES, MachineModel, factory_noise, noise_environment, rms
 from soundsentry.errors import ConfigError, DataError
+from soundsentry.io import atomic_write_text
 from soundsentry.types import Domain, Label, Split
 
 SYNTH_VERSION = 1
@@ -178,9 +179,7 @@ def _read_meta(path: Path) -> dict | None:
 
 
 def _write_meta(path: Path, meta: dict) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(meta, indent=1, sort_keys=True) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, json.dumps(meta, indent=1, sort_keys=True) + "\n")
 
 
 def _describe(params: dict) -> str:

@@ -10,9 +10,10 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from soundsentry.evaluation._atomic import atomic_write_text, csv_text
+from soundsentry.evaluation._csv import csv_text
 from soundsentry.evaluation.metrics import Metric
 from soundsentry.evaluation.official import EvaluationResult, Rule, SectionResult, Summary
+from soundsentry.io import atomic_write_text
 
 _AMEAN = "arithmetic mean"
 _HMEAN = "harmonic mean"

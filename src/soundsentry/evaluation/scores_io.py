@@ -22,9 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from soundsentry.errors import ConfigError, DataError
-from soundsentry.evaluation._atomic import atomic_write_text, csv_text
+from soundsentry.evaluation._csv import csv_text
 from soundsentry.evaluation.official import Rule, resolve_rule
 from soundsentry.evaluation.threshold import decide
+from soundsentry.io import atomic_write_text
 from soundsentry.types import Clip, Domain, Split
 
 SCORES_HEADER = ("path", "anomaly_score")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 import time
 import warnings
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from torch.utils.data import DataLoader
 
 from soundsentry.config import ComponentSpec, Recipe, recipe_from_dict
 from soundsentry.errors import DataError
+from soundsentry.io import atomic_output
 from soundsentry.training.data import ChunkDataset, EpochShuffleSampler, class_key, class_map, split_train_val
 from soundsentry.training.features import (
     ChunkCache,
@@ -87,17 +87,6 @@ def build_head(spec: ComponentSpec, embed_dim: int, num_classes: int) -> torch.n
     from soundsentry.registry import HEADS
 
     return HEADS.create(spec.name, embed_dim=embed_dim, num_classes=num_classes, **spec.kwargs)
-
-
-def _atomic_torch_save(obj: Any, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _loaders(
@@ -231,7 +220,8 @@ def fit_unit(
             "state_dict": {k: v.detach().cpu() for k, v in module.model.state_dict().items()},
             "head_state_dict": {k: v.detach().cpu() for k, v in module.head.state_dict().items()},
         }
-        _atomic_torch_save(payload, model_path)
+        with atomic_output(model_path) as tmp:
+            torch.save(payload, tmp)
     return UnitResult(
         unit,
         classes,
