@@ -17,6 +17,7 @@ TINY_OVERRIDES = [
     "backbone.input_size=[64,32]",
     "backbone.width=0.25",
     "backbone.embed_dim=32",
+    "train.mode=per_machine_type",
     "train.epochs=2",
     "train.batch_size=16",
     "train.val_fraction=0.4",

@@ -34,7 +34,7 @@ from soundsentry.errors import ConfigError, DataError
 from soundsentry.io import atomic_write_text
 from soundsentry.types import Domain, Label, Split
 
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2  # 2: sections share the source hall and differ subtly (same product, different units)
 DEFAULT_SECONDS = 2.0
 DEFAULT_SECTIONS = 2
 BASE_COUNTS = {"train_source": 40, "train_target": 4, "test_normal": 10, "test_anomaly": 10}  # per section (domain)
@@ -130,7 +130,8 @@ def render_clip(
     model = MACHINES.create(spec.machine_type)
     unit = unit_parameters(model, seed, spec.section)
     cond = model.condition(unit, spec.section, spec.domain.value)
-    env_key = _key(seed, _TAG_ENV, spec.machine_type, spec.section) + [list(Domain).index(spec.domain)]
+    # one hall per type and domain: its background does not depend on the section
+    env_key = _key(seed, _TAG_ENV, spec.machine_type, 0) + [list(Domain).index(spec.domain), ord(cond.noise)]
     env = noise_environment(np.random.default_rng(env_key), cond.noise)
     rng = clip_rng(seed, spec)
     n = int(round(seconds * sample_rate))

@@ -123,17 +123,28 @@ def _trainer(recipe: Recipe, out_dir: Path, has_val: bool) -> Any:
     from lightning.pytorch.loggers import CSVLogger
 
     t = recipe.train
-    checkpoint = ModelCheckpoint(
-        dirpath=out_dir,
-        filename="best",
-        monitor="val_loss" if has_val else None,
-        mode="min",
-        save_top_k=1,
-        save_last=True,
-        every_n_epochs=t.checkpoint_every,
-        enable_version_counter=False,
-    )
-    callbacks: list[Any] = [checkpoint]
+    # last.ckpt is its own callback: Lightning's save_last only refreshes it when a new best is saved, so a run
+    # whose validation loss stopped improving would otherwise resume from an old epoch.
+    callbacks: list[Any] = [
+        ModelCheckpoint(
+            dirpath=out_dir,
+            filename="last",
+            save_top_k=1,
+            every_n_epochs=t.checkpoint_every,
+            enable_version_counter=False,
+        )
+    ]
+    if has_val:
+        best = ModelCheckpoint(
+            dirpath=out_dir,
+            filename="best",
+            monitor="val_loss",
+            mode="min",
+            save_top_k=1,
+            every_n_epochs=t.checkpoint_every,
+            enable_version_counter=False,
+        )
+        callbacks.append(best)
     if t.scheduler.name != "none":
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     return pl.Trainer(
