@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from soundsentry import __version__
+from soundsentry.deploy import cli as deploy_cli
 from soundsentry.errors import SoundSentryError
 
 DESCRIPTION = """\
@@ -30,6 +31,7 @@ Stages (files between them):
   list      list registered components and packaged recipes
   demo      the generated set, the reference detector and the demo-scale S1 recipe, end to end
 """
+DESCRIPTION += deploy_cli.DESCRIPTION
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
@@ -205,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_demo,
     ):
         add(sub)
+    deploy_cli.add_parsers(sub)
     return parser
 
 
@@ -257,6 +260,8 @@ def _dispatch(args: argparse.Namespace) -> None:
         print(pipeline.list_components())
     elif args.command == "demo":
         pipeline.demo(args.out, seed=args.seed, scale=args.scale, recipe=args.recipe)
+    elif args.command in deploy_cli.COMMANDS:
+        deploy_cli.dispatch(args)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001

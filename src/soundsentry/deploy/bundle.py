@@ -1,0 +1,285 @@
+"""A deployable detector: one folder with everything inference needs, loadable without the training data.
+
+``export_detector(RUN, OUT)`` writes::
+
+    OUT/
+      detector.json          format, versions, recipe, scorer, per-group thresholds, manifest summary, file hashes
+      models/<unit>.pt       the run's embedding model files (standardiser + backbone, no head)
+      banks/<type>__<section>.npz
+                             the training embeddings the group's scorer is fitted on when the bundle loads
+
+The fitted scorers are not pickled: a bundle stores the normal training embeddings of each (machine type,
+section) and the scorer spec, and :class:`Detector` refits the scorer when it loads (milliseconds for k-NN,
+Mahalanobis or a seeded GMM). Nothing in a bundle is executable, it does not depend on scikit-learn's pickle
+format, and a loaded detector scores exactly as the run's ``score`` stage does (tested).
+
+Thresholds: the training clips' out-of-fold scores (each scored by a scorer fitted without it, as the ``score``
+stage does) are honest samples of "normal". ``gamma`` fits a gamma distribution to them and takes its
+``percentile`` quantile (the DCASE baselines' rule); ``quantile`` takes the empirical quantile. Either way the
+expected false-alarm rate on normal clips is ``1 - percentile``; the bundle also records the rate measured on the
+out-of-fold scores.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import shutil
+import tempfile
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from soundsentry.errors import ConfigError, DataError
+from soundsentry.io import atomic_output, atomic_write_text
+
+BUNDLE_FORMAT = 1
+BUNDLE_FILE = "detector.json"
+THRESHOLD_METHODS = ("gamma", "quantile")
+
+
+class BundleError(DataError):
+    """A detector folder that is not a soundsentry bundle, is damaged, or was written by an incompatible version."""
+
+
+@dataclass(frozen=True)
+class GroupInfo:
+    """What the bundle knows of one (machine type, section).
+
+    Attributes:
+        machine_type, section: the group.
+        unit: the embedding model that embeds its clips (machine type, or ``all``).
+        bank: bank file, relative to the bundle folder.
+        n_train: normal training clips in the bank.
+        threshold: decision threshold (score > threshold -> anomaly).
+        method: ``gamma`` or ``quantile``.
+        percentile: the quantile used, in (0, 1).
+        expected_false_alarm_rate: ``1 - percentile``: share of normal clips expected above the threshold.
+        measured_false_alarm_rate: share of the training clips' out-of-fold scores above the threshold.
+    """
+
+    machine_type: str
+    section: str
+    unit: str
+    bank: str
+    n_train: int
+    threshold: float
+    method: str
+    percentile: float
+    expected_false_alarm_rate: float
+    measured_false_alarm_rate: float
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    import sklearn
+    import torch
+
+    import soundsentry
+
+    return {
+        "soundsentry": soundsentry.__version__,
+        "torch": torch.__version__,
+        "numpy": np.__version__,
+        "scikit-learn": sklearn.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def bank_name(machine_type: str, section: str) -> str:
+    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in machine_type)
+    return f"banks/{safe}__{section}.npz"
+
+
+def _threshold(train_scores: np.ndarray, method: str, percentile: float) -> float:
+    from soundsentry.evaluation.threshold import fit_gamma_threshold
+
+    finite = train_scores[np.isfinite(train_scores)]
+    if method == "gamma":
+        return fit_gamma_threshold(finite, percentile)
+    if finite.size < 2:
+        raise DataError(f"an empirical quantile threshold needs at least 2 training scores, got {finite.size}")
+    return float(np.quantile(finite, percentile))
+
+
+def export_detector(
+    run_dir: str | os.PathLike[str],
+    out_dir: str | os.PathLike[str],
+    *,
+    scorer: str | None = None,
+    method: str = "gamma",
+    percentile: float = 0.9,
+    force: bool = False,
+) -> Path:
+    """Bundle a trained and extracted run into a detector folder.
+
+    Args:
+        run_dir: a run folder after ``train`` and ``extract`` (``embeddings.npz``).
+        out_dir: the detector folder to write; it is built in a temporary folder next to it and renamed, so a
+            crash never leaves a half-written bundle.
+        scorer: scorer spec (default: the recipe's first ``score.scorers`` entry).
+        method: threshold rule, ``gamma`` or ``quantile``.
+        percentile: threshold quantile in (0, 1); the expected false-alarm rate is ``1 - percentile``.
+        force: replace an existing ``out_dir``.
+
+    Returns:
+        ``out_dir``.
+    """
+    from soundsentry.scoring import is_fit_clip, score_clips
+    from soundsentry.stages import CONFIG_FILE, MANIFEST_FILE, _read_clips, load_embeddings
+    from soundsentry.training.data import unit_of
+    from soundsentry.training.trainer import MODEL_FILE
+
+    if method not in THRESHOLD_METHODS:
+        raise ConfigError(f"unknown threshold method {method!r}; valid: {', '.join(THRESHOLD_METHODS)}")
+    if not 0.0 < float(percentile) < 1.0:
+        raise ConfigError(f"percentile is a fraction in (0, 1), e.g. 0.9 for a 10 % false-alarm rate; got {percentile}")
+    run_dir, out_dir = Path(run_dir), Path(out_dir)
+    if out_dir.exists() and not force:
+        raise ConfigError(f"{out_dir} exists; choose another folder or pass --force to replace it")
+    from soundsentry.config import load_recipe
+
+    config = run_dir / CONFIG_FILE
+    if not config.is_file():
+        raise DataError(f"{run_dir}: no {CONFIG_FILE}; train and extract a run first (`soundsentry run`)")
+    recipe = load_recipe(config)
+    clips = _read_clips(run_dir / MANIFEST_FILE)
+    spec = scorer or (recipe.score.scorers[0] if recipe.score.scorers else None)
+    if not spec:
+        raise ConfigError(f"{config}: the recipe names no scorer; pass --scorer, e.g. --scorer knn_cosine:k=10")
+    from soundsentry.scorers import create_scorer
+
+    create_scorer(spec)  # an unknown scorer fails before any work
+    fit = [c for c in clips if is_fit_clip(c)]
+    if not fit:
+        raise DataError(f"{run_dir / MANIFEST_FILE}: no normal training clips to fit the detector on")
+    features = load_embeddings(run_dir, fit).astype(np.float64)
+    oof = score_clips(features, fit, spec)  # every clip here is a training clip: out-of-fold scores
+
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        units = sorted({unit_of(c, recipe.train.mode) for c in fit})
+        for unit in units:
+            source = run_dir / "models" / unit / MODEL_FILE
+            if not source.is_file():
+                raise DataError(f"{source} is missing; train the run first (`soundsentry train`)")
+            (staging / "models").mkdir(exist_ok=True)
+            shutil.copy2(source, staging / "models" / f"{unit}.pt")
+        groups: list[GroupInfo] = []
+        for group in sorted({c.group for c in fit}):
+            idx = np.array([i for i, c in enumerate(fit) if c.group == group])
+            rel = bank_name(*group)
+            (staging / rel).parent.mkdir(exist_ok=True)
+            with atomic_output(staging / rel) as tmp, open(tmp, "wb") as f:
+                np.savez(f, embeddings=features[idx].astype(np.float32))
+            threshold = _threshold(oof[idx], method, percentile)
+            finite = oof[idx][np.isfinite(oof[idx])]
+            measured = float(np.mean(finite > threshold)) if finite.size else float("nan")
+            groups.append(
+                GroupInfo(
+                    machine_type=group[0],
+                    section=group[1],
+                    unit=unit_of(fit[idx[0]], recipe.train.mode),
+                    bank=rel,
+                    n_train=int(idx.size),
+                    threshold=float(threshold),
+                    method=method,
+                    percentile=float(percentile),
+                    expected_false_alarm_rate=round(1.0 - float(percentile), 12),
+                    measured_false_alarm_rate=measured,
+                )
+            )
+        files = sorted(p for p in staging.rglob("*") if p.is_file())
+        meta = {
+            "format": BUNDLE_FORMAT,
+            "kind": "soundsentry-detector",
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "versions": _versions(),
+            "run": str(run_dir.resolve()),
+            "recipe": recipe.to_dict(),
+            "scorer": spec,
+            "units": {unit: f"models/{unit}.pt" for unit in units},
+            "groups": [asdict(g) for g in groups],
+            "manifest_summary": {
+                "clips": len(clips),
+                "normal_training_clips": len(fit),
+                "per_group": {f"{t}/{s}": n for (t, s), n in sorted(Counter(c.group for c in fit).items())},
+                "datasets": sorted({c.dataset for c in clips}),
+            },
+            "files": {str(p.relative_to(staging)): _sha256(p) for p in files},
+        }
+        atomic_write_text(staging / BUNDLE_FILE, json.dumps(meta, indent=2) + "\n")
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        os.replace(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return out_dir
+
+
+def read_bundle_meta(path: str | os.PathLike[str], *, verify: bool = True) -> dict[str, Any]:
+    """``detector.json`` of a bundle, checked: the folder, the format, the listed files and their hashes.
+
+    Raises:
+        BundleError: one line saying what is wrong and what to do.
+    """
+    folder = Path(path)
+    if not folder.is_dir():
+        raise BundleError(f"{folder}: no such detector folder; create one with `soundsentry export RUN -o {folder}`")
+    meta_path = folder / BUNDLE_FILE
+    if not meta_path.is_file():
+        raise BundleError(
+            f"{folder}: no {BUNDLE_FILE}, not a soundsentry detector; export one with `soundsentry export`"
+        )
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise BundleError(f"{meta_path}: unreadable ({err}); the bundle is damaged, export it again") from None
+    if not isinstance(meta, dict) or meta.get("kind") != "soundsentry-detector":
+        raise BundleError(f"{meta_path}: not a soundsentry detector description; export one with `soundsentry export`")
+    fmt = meta.get("format")
+    if fmt != BUNDLE_FORMAT:
+        written_by = meta.get("versions", {}).get("soundsentry", "?")
+        raise BundleError(
+            f"{meta_path}: bundle format {fmt} (written by soundsentry {written_by}) but this soundsentry reads "
+            f"format {BUNDLE_FORMAT}; export the run again with this version, or install soundsentry {written_by}"
+        )
+    required = ("recipe", "scorer", "units", "groups", "files")
+    missing = [key for key in required if key not in meta]
+    if missing:
+        raise BundleError(f"{meta_path}: missing {', '.join(missing)}; the bundle is damaged, export it again")
+    if verify:
+        for rel, digest in meta["files"].items():
+            file = folder / rel
+            if not file.is_file():
+                raise BundleError(f"{file}: listed in {BUNDLE_FILE} but missing; bundle incomplete, copy it again")
+            if _sha256(file) != digest:
+                raise BundleError(f"{file}: checksum mismatch; the bundle is damaged or was edited, export it again")
+    return meta
+
+
+__all__ = [
+    "BUNDLE_FILE",
+    "BUNDLE_FORMAT",
+    "THRESHOLD_METHODS",
+    "BundleError",
+    "GroupInfo",
+    "bank_name",
+    "export_detector",
+    "read_bundle_meta",
+]

@@ -1,0 +1,229 @@
+"""Load a detector bundle and score clips: waveform -> front-end -> embedding network -> scorer -> decision.
+
+Scoring never stops a batch for one bad clip: :meth:`Detector.score_files` returns one :class:`ClipScore` per
+input, with a one-line ``error`` for a clip it could not score.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from soundsentry.deploy.bundle import GroupInfo, read_bundle_meta
+from soundsentry.errors import DataError, SoundSentryError
+
+
+@dataclass(frozen=True)
+class ClipScore:
+    """The verdict on one clip.
+
+    Attributes:
+        path: the clip (or a request's name for it).
+        machine_type, section: the group it was scored against.
+        score: anomaly score (higher = more anomalous); NaN when the clip could not be scored.
+        threshold: the group's decision threshold; NaN when unknown.
+        decision: ``anomaly``, ``normal`` or ``error``.
+        error: why the clip could not be scored (one line), else empty.
+    """
+
+    path: str
+    machine_type: str
+    section: str
+    score: float
+    threshold: float
+    decision: str
+    error: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        finite = np.isfinite(self.score)
+        return {
+            "path": self.path,
+            "machine_type": self.machine_type,
+            "section": self.section,
+            "anomaly_score": float(self.score) if finite else None,
+            "threshold": float(self.threshold) if np.isfinite(self.threshold) else None,
+            "decision": self.decision,
+            "error": self.error,
+        }
+
+
+class Detector:
+    """A loaded detector bundle.
+
+    Args:
+        path: the bundle folder written by :func:`~soundsentry.deploy.export_detector`.
+        backend: ``torch`` (the embedding network in PyTorch).
+        device: torch device for the ``torch`` backend.
+        verify: check the files' SHA-256 sums against ``detector.json``.
+
+    Raises:
+        BundleError: a foreign, damaged or incompatible bundle (one line, with the fix).
+    """
+
+    def __init__(
+        self, path: str | os.PathLike[str], *, backend: str = "torch", device: str = "cpu", verify: bool = True
+    ) -> None:
+        from soundsentry.config import recipe_from_dict
+        from soundsentry.scorers import create_scorer
+        from soundsentry.training.features import build_feature_pipeline
+        from soundsentry.training.trainer import load_embedding_model
+
+        self.path = Path(path)
+        self.meta = read_bundle_meta(self.path, verify=verify)
+        self.recipe = recipe_from_dict(self.meta["recipe"], str(self.path / "detector.json"))
+        self.scorer_spec: str = self.meta["scorer"]
+        self.device = device
+        self.pipeline = build_feature_pipeline(self.recipe).to(device)
+        self.groups: dict[tuple[str, str], GroupInfo] = {}
+        self._scorers: dict[tuple[str, str], Any] = {}
+        for raw in self.meta["groups"]:
+            info = GroupInfo(**raw)
+            key = (info.machine_type, info.section)
+            self.groups[key] = info
+            with np.load(self.path / info.bank) as bank:
+                self._scorers[key] = create_scorer(self.scorer_spec).fit(bank["embeddings"].astype(np.float64))
+        if backend == "torch":
+            self._models = {}
+            for unit, rel in self.meta["units"].items():
+                model, _ = load_embedding_model(self.path / rel)
+                self._models[unit] = model.to(device).eval()
+            self._embed = self._embed_torch
+        else:
+            raise DataError(f"unknown backend {backend!r}; valid: torch")
+        self.backend = backend
+
+    # --- information ----------------------------------------------------------------------------------------
+    @property
+    def sample_rate(self) -> int:
+        return int(self.recipe.features.sample_rate)
+
+    def info(self) -> dict[str, Any]:
+        """What the service's ``GET /info`` returns: recipe, scorer, groups with thresholds, versions."""
+        return {
+            "recipe": self.recipe.name,
+            "scorer": self.scorer_spec,
+            "backend": self.backend,
+            "sample_rate": self.sample_rate,
+            "versions": self.meta.get("versions", {}),
+            "created": self.meta.get("created"),
+            "groups": [
+                {
+                    "machine_type": g.machine_type,
+                    "section": g.section,
+                    "threshold": g.threshold,
+                    "method": g.method,
+                    "expected_false_alarm_rate": g.expected_false_alarm_rate,
+                    "measured_false_alarm_rate": g.measured_false_alarm_rate,
+                    "n_train": g.n_train,
+                }
+                for g in self.groups.values()
+            ],
+        }
+
+    def group(self, machine_type: str, section: str) -> GroupInfo:
+        """The group's record; a :class:`DataError` naming the known groups when it is not in the bundle."""
+        section = normalise_section(section)
+        key = (machine_type, section)
+        if key not in self.groups:
+            known = ", ".join(f"{t}/{s}" for t, s in sorted(self.groups))
+            raise DataError(f"unknown machine {machine_type!r} section {section!r}; this detector knows: {known}")
+        return self.groups[key]
+
+    # --- scoring --------------------------------------------------------------------------------------------
+    def _embed_torch(self, unit: str, chunks: torch.Tensor) -> np.ndarray:
+        with torch.no_grad():
+            return self._models[unit](chunks.to(self.device)).float().cpu().numpy()
+
+    def embed_waveform(self, wave: np.ndarray, unit: str) -> np.ndarray:
+        """Clip embedding (D,) of a mono waveform at the detector's sample rate: mean over its chunks."""
+        x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None].to(self.device)
+        chunks = self.pipeline(x)[0]
+        if chunks.shape[0] == 0:
+            raise DataError("the clip is too short for one feature chunk; send a longer recording")
+        return self._embed(unit, chunks).mean(axis=0)
+
+    def score_waveform(self, wave: np.ndarray, machine_type: str, section: str, *, name: str = "") -> ClipScore:
+        """Score one mono waveform (at :attr:`sample_rate`) against its group; raises on unknown groups."""
+        info = self.group(machine_type, section)
+        emb = self.embed_waveform(wave, info.unit)
+        score = float(self._scorers[(info.machine_type, info.section)].anomaly_score(emb[None].astype(np.float64))[0])
+        decision = "anomaly" if score > info.threshold else "normal"
+        return ClipScore(name, info.machine_type, info.section, score, info.threshold, decision)
+
+    def load_clip(self, path: str | os.PathLike[str], *, max_seconds: float | None = None) -> np.ndarray:
+        """Decode a file the way the training clips were decoded (rate, channel mix, length policy)."""
+        from soundsentry.data.audio import load_audio
+
+        f = self.recipe.features
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # an all-silent clip is scored, not refused
+            return load_audio(
+                path, f.sample_rate, duration=f.clip_seconds, length_policy=f.length_policy, max_seconds=max_seconds
+            )
+
+    def score_file(self, path: str | os.PathLike[str], machine_type: str, section: str) -> ClipScore:
+        """Score one file; a bad file or unknown group gives a ClipScore with ``decision="error"``."""
+        threshold = float("nan")
+        try:
+            threshold = self.group(machine_type, section).threshold
+            return self.score_waveform(self.load_clip(path), machine_type, section, name=str(path))
+        except (SoundSentryError, OSError, RuntimeError) as err:
+            message = str(err).splitlines()[0] if str(err) else type(err).__name__
+            return ClipScore(
+                str(path), machine_type, normalise_section(section), float("nan"), threshold, "error", message
+            )
+
+    def score_files(
+        self,
+        items: Iterable[tuple[str | os.PathLike[str], str, str]],
+        *,
+        progress: bool = False,
+        total: int | None = None,
+    ) -> list[ClipScore]:
+        """Score ``(path, machine_type, section)`` items; one result per item, errors included."""
+        from tqdm import tqdm
+
+        iterator: Iterable[Any] = items
+        if progress:
+            iterator = tqdm(items, total=total, desc="scoring", unit="clip")
+        return [self.score_file(path, mtype, section) for path, mtype, section in iterator]
+
+
+def normalise_section(section: str | int) -> str:
+    """``0``, ``"0"``, ``"00"``, ``"section_00"``, ``"id_00"`` -> ``"00"``; other strings are returned unchanged."""
+    text = str(section).strip()
+    for prefix in ("section_", "id_"):
+        if text.startswith(prefix):
+            text = text[len(prefix) :]
+    return f"{int(text):02d}" if text.isdigit() else text
+
+
+def load_detector(path: str | os.PathLike[str], **kwargs: Any) -> Detector:
+    """``Detector(path, **kwargs)``."""
+    return Detector(path, **kwargs)
+
+
+def results_table(results: Sequence[ClipScore]) -> str:
+    """CSV text of results: ``path,machine_type,section,anomaly_score,threshold,decision,error``."""
+    from soundsentry.evaluation._csv import csv_text
+
+    rows = [
+        [
+            r.path,
+            r.machine_type,
+            r.section,
+            "" if not np.isfinite(r.score) else repr(float(r.score)),
+            "" if not np.isfinite(r.threshold) else repr(float(r.threshold)),
+            r.decision,
+            r.error,
+        ]
+        for r in results
+    ]
+    return csv_text([["path", "machine_type", "section", "anomaly_score", "threshold", "decision", "error"], *rows])
