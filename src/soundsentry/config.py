@@ -35,7 +35,7 @@ RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 MODES = ("per_machine_type", "all")
 CLASS_LABELS = ("section", "section_domain", "attributes")  # see soundsentry.training.data.class_key
 PRECISIONS = ("32", "16-mixed", "bf16-mixed", "64")
-OPTIMIZERS = ("sgd", "adam", "adamw")
+OPTIMIZERS = ("sgd", "adam", "adamw", "adamp")
 SCHEDULERS = ("cosine_warm_restarts", "none")
 SCHEDULER_INTERVALS = ("epoch", "step")
 STANDARDIZE = ("per_bin", "global", "none")
@@ -98,6 +98,27 @@ class FeatureConfig:
 
 
 @dataclass
+class FinetuneConfig:
+    """Step 2 of a two-step (source -> target) training, S3's domain-shift strategy.
+
+    With ``train.finetune`` set, step 1 trains ``train.epochs`` epochs on source-domain clips only; step 2 then
+    fine-tunes the step-1 network for ``steps`` optimiser steps on source and target clips (with ``train.mixup``,
+    each batch element mixes one source and one target chunk), updating only the parameters under ``trainable``.
+
+    Attributes:
+        steps: optimiser steps (iterations) of step 2.
+        trainable: name prefixes of the parameters step 2 updates, as in ``MarginClassifierModule.named_parameters``
+            (``model.backbone.stages.3`` = the last residual stage of ``resnet_s3``, ``head`` = the classifier);
+            every other parameter is frozen and its batch norms keep their step-1 statistics.
+        optimizer: step 2's optimiser; ``None`` uses ``train.optimizer``.
+    """
+
+    steps: int = 5000
+    trainable: list[str] = field(default_factory=lambda: ["model.backbone.stages.3", "head"])
+    optimizer: ComponentSpec | None = None
+
+
+@dataclass
 class TrainConfig:
     """How the embedding network is trained; ``precision`` / ``accelerator`` / ``devices`` / ``strategy`` /
     ``deterministic`` go to the Lightning ``Trainer`` unchanged (so AMP and DDP need no code change).
@@ -110,7 +131,8 @@ class TrainConfig:
             classification of DCASE 2022-2024 systems).
         epochs: training epochs.
         batch_size: chunks per batch (per device).
-        optimizer: ``{name: sgd | adam | adamw, <torch.optim keyword arguments>}``.
+        optimizer: ``{name: sgd | adam | adamw | adamp, <keyword arguments>}`` (``torch.optim``; AdamP from
+            ``pytorch_optimizer``).
         scheduler: ``{name: cosine_warm_restarts, T_0: epochs per cycle, T_mult, eta_min, interval}`` or
             ``{name: none}``. ``interval: epoch`` steps once per epoch (the learning rate is constant within an
             epoch); ``interval: step`` steps after every batch with the cycle measured in batches
@@ -121,6 +143,10 @@ class TrainConfig:
         num_workers: DataLoader workers (features are cached in memory, so 0 is usually fastest).
         checkpoint_every: save ``last.ckpt`` / ``best.ckpt`` every this many epochs.
         progress_bar: show Lightning's progress bar.
+        mixup: train on mixed pairs: each batch element is ``lam * a + (1 - lam) * b`` of two training chunks
+            with ``lam ~ U(0, 1)``, its target the same mix of their one-hot labels (the head's soft-target loss:
+            KL divergence for the AdaCos heads). Validation chunks are never mixed.
+        finetune: two-step source -> target training (:class:`FinetuneConfig`); ``None`` trains once on all clips.
     """
 
     mode: str = "per_machine_type"
@@ -141,6 +167,8 @@ class TrainConfig:
     num_workers: int = 0
     checkpoint_every: int = 1
     progress_bar: bool = True
+    mixup: bool = False
+    finetune: FinetuneConfig | None = None
 
 
 @dataclass
@@ -210,14 +238,42 @@ def _section(cls: type, value: Any, where: str, source: str) -> Any:
     if unknown:
         listed = ", ".join(f"{where}.{k}" for k in unknown)
         raise ConfigError(f"{source}: unknown key(s) {listed}; valid keys of {where}: {', '.join(names)}")
-    kwargs = {k: (_component(v, f"{where}.{k}", source) if k in _COMPONENT_FIELDS else v) for k, v in value.items()}
+    kwargs = {
+        k: (
+            _component(v, f"{where}.{k}", source)
+            if k in _COMPONENT_FIELDS and (v is not None or cls is not FinetuneConfig)
+            else v
+        )
+        for k, v in value.items()
+    }
+    if cls is TrainConfig and kwargs.get("finetune") is not None:
+        kwargs["finetune"] = _finetune(kwargs["finetune"], f"{where}.finetune", source)
     return cls(**kwargs)
+
+
+def _finetune(value: Any, where: str, source: str) -> FinetuneConfig:
+    if isinstance(value, FinetuneConfig):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: {where} must be a mapping such as {{steps: 5000}} or null, got {value!r}")
+    return _section(FinetuneConfig, value, where, source)
+
+
+#: The task of a recipe without a ``task:`` key; scene recipes say ``task: scene_classification``.
+ANOMALY_TASK = "anomaly_detection"
 
 
 def recipe_from_dict(data: dict[str, Any], source: str = "<recipe>") -> Recipe:
     """Build and validate a :class:`Recipe` from nested dicts (the YAML form)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: a recipe must be a YAML mapping, got {type(data).__name__}")
+    task = data.get("task", ANOMALY_TASK)
+    if task != ANOMALY_TASK:
+        raise ConfigError(
+            f"{source}: this is a {task!r} recipe, not an anomaly-detection one; run it with "
+            "`soundsentry run RECIPE --data DIR` (which dispatches on the task) or `soundsentry scenes run`"
+        )
+    data = {k: v for k, v in data.items() if k != "task"}
     names = [f.name for f in dataclasses.fields(Recipe)]
     unknown = sorted(set(data) - set(names))
     if unknown:
@@ -323,6 +379,22 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
         _choice(source, "train.scheduler.interval", t.scheduler.kwargs.get("interval", "epoch"), SCHEDULER_INTERVALS)
     if "lr" not in t.optimizer.kwargs:
         raise ConfigError(f"{source}: train.optimizer needs a learning rate, e.g. {{name: sgd, lr: 0.05}}")
+    if not isinstance(t.mixup, bool):
+        raise ConfigError(f"{source}: train.mixup must be true or false, got {t.mixup!r}")
+    if t.finetune is not None:
+        ft = t.finetune
+        _positive_int(source, "train.finetune.steps", ft.steps)
+        if not isinstance(ft.trainable, list) or not ft.trainable or not all(isinstance(p, str) for p in ft.trainable):
+            raise ConfigError(
+                f"{source}: train.finetune.trainable must be a non-empty list of parameter-name prefixes "
+                f"such as [model.backbone.stages.3, head], got {ft.trainable!r}"
+            )
+        if ft.optimizer is not None:
+            _choice(source, "train.finetune.optimizer.name", ft.optimizer.name, OPTIMIZERS)
+            if "lr" not in ft.optimizer.kwargs:
+                raise ConfigError(
+                    f"{source}: train.finetune.optimizer needs a learning rate, e.g. {{name: adamp, lr: 1e-3}}"
+                )
 
     if not isinstance(recipe.score.scorers, list) or not recipe.score.scorers:
         raise ConfigError(f"{source}: score.scorers must be a non-empty list of specs such as 'knn_cosine:k=10'")
@@ -374,6 +446,17 @@ def apply_override(data: dict[str, Any], override: str, source: str = "<recipe>"
     if not isinstance(node, dict):
         raise ConfigError(f"override {override!r}: {'.'.join(parts[:-1])} is not a mapping")
     node[parts[-1]] = value
+
+
+def recipe_task(path: str | os.PathLike[str]) -> str:
+    """The ``task:`` of a recipe file or packaged name (``anomaly_detection`` when the key is absent)."""
+    file = resolve_recipe_path(path)
+    try:
+        data = _yaml_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{file}: not valid YAML ({' '.join(str(err).split())})") from None
+    task = data.get("task", ANOMALY_TASK) if isinstance(data, dict) else ANOMALY_TASK
+    return str(task)
 
 
 def load_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Recipe:

@@ -3,17 +3,22 @@
 Test clips are scored by a scorer fitted on all training clips of their group. Training clips are scored
 out of fold (a scorer fitted on the other folds of the group's training clips), so their scores are honest
 samples of "normal" and can set decision thresholds; a k-NN scorer would otherwise give every training clip 0.
+
+Scorers that need more than embeddings get it as typed arguments: a scorer with ``uses_domains`` (e.g.
+``domain_aware``) receives each clip's :class:`~soundsentry.types.Domain` in ``fit`` and ``anomaly_score``; one
+with ``wants_centres`` (``gmm:init=centres``) receives the group's learned sub-cluster centres in ``fit``.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
-from soundsentry.errors import DataError
-from soundsentry.types import Clip, Label, Split
+from soundsentry.errors import ConfigError, DataError
+from soundsentry.types import Clip, Domain, Label, Split
 
 
 def is_fit_clip(clip: Clip) -> bool:
@@ -35,8 +40,90 @@ def _group_indices(clips: Sequence[Clip]) -> dict[tuple[str, str], tuple[np.ndar
     return {g: (np.array(train[g]), np.array(other.get(g, []), dtype=int)) for g in train}
 
 
+Centres = Mapping[tuple[str, str], np.ndarray]
+
+
+def fit_scorer_on(
+    spec: str,
+    X: np.ndarray,
+    *,
+    domains: Sequence[Domain] | None = None,
+    centres: np.ndarray | None = None,
+    where: str = "",
+) -> Any:
+    """A new scorer of ``spec`` fitted on the normal embeddings ``X`` of one group.
+
+    Args:
+        spec: scorer spec.
+        X: (N, D) normal training embeddings of one (machine type, section).
+        domains: the N rows' domains, passed to a scorer with ``uses_domains``.
+        centres: (K, D) learned centres of the group, passed to a scorer with ``wants_centres``.
+        where: the group, for error messages (``fan section 00``).
+    """
+    from soundsentry.scorers import create_scorer
+
+    scorer = create_scorer(spec)
+    kwargs: dict[str, Any] = {}
+    if getattr(scorer, "uses_domains", False):
+        if domains is None:
+            raise ConfigError(f"scorer {spec!r} needs the training clips' domains{' for ' + where if where else ''}")
+        kwargs["domains"] = list(domains)
+    if getattr(scorer, "wants_centres", False):
+        if centres is None:
+            raise ConfigError(
+                f"scorer {spec!r} is initialised from learned sub-cluster centres, but none were given"
+                f"{' for ' + where if where else ''}; score a run trained with an adacos / subcluster_adacos head, "
+                "or drop init=centres"
+            )
+        kwargs["centres"] = centres
+    return scorer.fit(X, **kwargs)
+
+
+def fit_scorer(
+    spec: str, features: np.ndarray, clips: Sequence[Clip], rows: np.ndarray, centres: Centres | None = None
+) -> Any:
+    """A new scorer of ``spec`` fitted on ``features[rows]``, given the domains / centres it asks for.
+
+    Args:
+        spec: scorer spec.
+        features: (N, D) embeddings aligned with ``clips``.
+        clips: the clips.
+        rows: indices of the (normal training) rows to fit on, all of one group.
+        centres: {(machine type, section): (K, D) centres}, for scorers with ``wants_centres``.
+    """
+    group = clips[int(rows[0])].group
+    return fit_scorer_on(
+        spec,
+        features[rows],
+        domains=[clips[i].domain for i in rows],
+        centres=None if centres is None else centres.get(group),
+        where=f"{group[0]} section {group[1]}",
+    )
+
+
+def score_rows(
+    scorer: Any, features: np.ndarray, clips: Sequence[Clip], rows: np.ndarray, *, domain: Domain | None = None
+) -> np.ndarray:
+    """Anomaly scores of ``features[rows]``, passing the clips' domains to a scorer with ``uses_domains``.
+
+    ``domain`` scores every row as if its domain were that one (``Domain.UNKNOWN``: as a deployed detector sees
+    new clips) instead of the clips' own.
+    """
+    if getattr(scorer, "uses_domains", False):
+        domains = [domain or clips[i].domain for i in rows]
+        return scorer.anomaly_score(features[rows], domains=domains)
+    return scorer.anomaly_score(features[rows])
+
+
 def score_clips(
-    features: np.ndarray, clips: Sequence[Clip], spec: str, *, n_folds: int = 5, seed: int = 0
+    features: np.ndarray,
+    clips: Sequence[Clip],
+    spec: str,
+    *,
+    n_folds: int = 5,
+    seed: int = 0,
+    centres: Centres | None = None,
+    domain: Domain | None = None,
 ) -> np.ndarray:
     """Anomaly scores for every clip from a scorer spec such as ``"knn:k=1"``.
 
@@ -46,12 +133,12 @@ def score_clips(
         spec: scorer spec ``name:key=value,...`` (see ``soundsentry list``).
         n_folds: folds for the out-of-fold scores of training clips (at most the group's training count).
         seed: seed of the fold assignment.
+        centres: {(machine type, section): (K, D) learned centres} for scorers such as ``gmm:init=centres``.
+        domain: score every non-fitted row as if its domain were this one (see :func:`score_rows`).
 
     Returns:
         (N,) scores, higher = more anomalous; NaN for training clips of a group with a single training clip.
     """
-    from soundsentry.scorers import create_scorer
-
     features = np.asarray(features, dtype=np.float64)
     if features.ndim != 2 or len(features) != len(clips):
         raise DataError(f"features have shape {features.shape} but {len(clips)} clips were given; expected (N, D).")
@@ -59,12 +146,14 @@ def score_clips(
     rng = np.random.default_rng(seed)
     for train_idx, other_idx in _group_indices(clips).values():
         if other_idx.size:
-            scores[other_idx] = create_scorer(spec).fit(features[train_idx]).anomaly_score(features[other_idx])
+            scorer = fit_scorer(spec, features, clips, train_idx, centres)
+            scores[other_idx] = score_rows(scorer, features, clips, other_idx, domain=domain)
         folds = min(n_folds, train_idx.size)
         if folds < 2:
             continue
         assignment = rng.permutation(np.arange(train_idx.size) % folds)
         for fold in range(folds):
             held, kept = train_idx[assignment == fold], train_idx[assignment != fold]
-            scores[held] = create_scorer(spec).fit(features[kept]).anomaly_score(features[held])
+            scorer = fit_scorer(spec, features, clips, kept, centres)
+            scores[held] = score_rows(scorer, features, clips, held, domain=domain)
     return scores

@@ -212,15 +212,57 @@ def scores_file_name(spec: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.=+-]", "_", spec.replace(" ", "")) + ".csv"
 
 
-def _fill_unscored_train(features: np.ndarray, clips: Sequence[Clip], scores: np.ndarray, spec: str) -> np.ndarray:
+def _fill_unscored_train(
+    features: np.ndarray, clips: Sequence[Clip], scores: np.ndarray, spec: str, centres: Any = None
+) -> np.ndarray:
     """Training clips of a group with one training clip get no out-of-fold score; score them in sample."""
-    from soundsentry.scorers import create_scorer
+    from soundsentry.scoring import fit_scorer, score_rows
 
     for group in sorted({clips[i].group for i in np.flatnonzero(~np.isfinite(scores))}):
-        idx = [i for i, c in enumerate(clips) if c.group == group and c.split is Split.TRAIN]
-        scorer = create_scorer(spec).fit(features[idx])
-        scores[idx] = np.where(np.isfinite(scores[idx]), scores[idx], scorer.anomaly_score(features[idx]))
+        idx = np.array([i for i, c in enumerate(clips) if c.group == group and c.split is Split.TRAIN])
+        scorer = fit_scorer(spec, features, clips, idx, centres)
+        scores[idx] = np.where(np.isfinite(scores[idx]), scores[idx], score_rows(scorer, features, clips, idx))
     return scores
+
+
+def load_centres(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> dict[tuple[str, str], np.ndarray]:
+    """Learned sub-cluster centres per (machine type, section): the centres of every class of the group.
+
+    Read from each unit's ``model.pt`` (head weights and class map); a group's classes are those whose key is
+    its section (``fan/00`` in ``all`` mode), or starts with it (``fan/00/source`` ...). Empty when the run's
+    head has no ``centres`` (e.g. ArcFace).
+    """
+    import torch
+
+    from soundsentry.training.data import unit_of
+    from soundsentry.training.trainer import MODEL_FILE, build_head
+
+    run_dir = Path(run_dir)
+    recipe, _ = _load_run(run_dir)
+    out: dict[tuple[str, str], np.ndarray] = {}
+    for unit in sorted({unit_of(c, recipe.train.mode) for c in clips}):
+        path = run_dir / "models" / unit / MODEL_FILE
+        if not path.is_file():
+            raise DataError(f"{path} is missing: {unit} has no trained model; run `soundsentry train` on this run")
+        payload = torch.load(path, map_location="cpu", weights_only=False)
+        state = payload["head_state_dict"]
+        head = build_head(recipe.head, int(state["weight"].shape[1]), len(payload["classes"]))
+        head.load_state_dict(state)
+        if not hasattr(head, "centres"):
+            return {}
+        centres = head.centres.numpy().astype(np.float64)  # (C, S, D)
+        for group in {c.group for c in clips if unit_of(c, recipe.train.mode) == unit}:
+            base = f"{group[0]}/{group[1]}" if recipe.train.mode == "all" else group[1]
+            rows = [i for i, key in enumerate(payload["classes"]) if key == base or key.startswith(base + "/")]
+            if rows:
+                out[group] = centres[rows].reshape(-1, centres.shape[-1])
+    return out
+
+
+def _wants_centres(spec: str) -> bool:
+    from soundsentry.scorers import create_scorer
+
+    return bool(getattr(create_scorer(spec), "wants_centres", False))
 
 
 def score(run_dir: str | os.PathLike[str], specs: Sequence[str] | None = None) -> list[Path]:
@@ -241,9 +283,12 @@ def score(run_dir: str | os.PathLike[str], specs: Sequence[str] | None = None) -
     recipe, clips = _load_run(run_dir)
     specs = list(specs) if specs else list(recipe.score.scorers)
     features = load_embeddings(run_dir, clips).astype(np.float64)
+    # Scorers initialised from the head's sub-cluster centres (gmm:init=centres) get them per group.
+    centres = load_centres(run_dir, clips) if any(_wants_centres(s) for s in specs) else None
     written = []
     for spec in specs:
-        scores = _fill_unscored_train(features, clips, score_clips(features, clips, spec), spec)
+        scores = score_clips(features, clips, spec, centres=centres)
+        scores = _fill_unscored_train(features, clips, scores, spec, centres)
         path = write_scores(run_dir / "scores" / scores_file_name(spec), clips, scores)
         print(f"{spec}: scored {len(clips)} clips -> {path}")
         written.append(Path(path))
@@ -264,8 +309,20 @@ def run(
     Returns:
         ``{scores file stem: EvaluationResult}``; tables go to ``run_dir/results/<stem>/``.
     """
+    from soundsentry.config import ANOMALY_TASK, recipe_task
     from soundsentry.pipeline import evaluate, prepare
 
+    task = recipe_task(recipe_path)
+    if task != ANOMALY_TASK:
+        from soundsentry.scenes.config import TASK as SCENE_TASK
+        from soundsentry.scenes.config import load_scene_recipe
+        from soundsentry.scenes.run import run_scene_recipe
+
+        if task != SCENE_TASK:
+            raise ConfigError(f"{recipe_path}: unknown task {task!r}; known tasks: {ANOMALY_TASK}, {SCENE_TASK}")
+        if layout is not None:
+            raise ConfigError(f"--layout applies to anomaly-detection data, not to the {task!r} recipe {recipe_path}")
+        return run_scene_recipe(load_scene_recipe(recipe_path, overrides), data_root, run_dir)
     recipe = load_recipe(recipe_path, overrides)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

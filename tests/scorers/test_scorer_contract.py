@@ -25,14 +25,29 @@ def blob() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return train, inliers, outlier
 
 
+@pytest.fixture(scope="module")
+def logit_blob() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same shape for scorers whose X is classifier logits: normals favour class 0, the outlier class 1."""
+    rng = np.random.default_rng(0)
+    own = np.zeros(D)
+    own[0] = 4.0
+    train = own + rng.normal(size=(200, D))
+    inliers = own + rng.normal(size=(20, D))
+    outlier = np.zeros((1, D))
+    outlier[0, 1] = 4.0
+    return train, inliers, outlier
+
+
 def test_all_expected_scorers_are_registered() -> None:
     assert {"knn", "knn_cosine", "mahalanobis", "gmm", "lof", "ocsvm"} <= set(ALL_SCORERS)
 
 
 @pytest.mark.parametrize("name", ALL_SCORERS)
-def test_ranks_outlier_above_inliers(name: str, blob: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
-    train, inliers, outlier = blob
+def test_ranks_outlier_above_inliers(
+    name: str, blob: tuple[np.ndarray, np.ndarray, np.ndarray], logit_blob: tuple[np.ndarray, np.ndarray, np.ndarray]
+) -> None:
     scorer = SCORERS.create(name)
+    train, inliers, outlier = logit_blob if scorer.input_kind == "logits" else blob
     assert isinstance(scorer, BaseScorer)
     assert scorer.fit(train) is scorer
     scores = scorer.anomaly_score(np.vstack([inliers, outlier]))

@@ -12,15 +12,23 @@ from soundsentry.config import (
     dump_resolved,
     load_recipe,
     recipe_from_dict,
+    recipe_task,
 )
 from soundsentry.errors import ConfigError
+from soundsentry.scenes.config import load_scene_recipe
 
 
 def test_packaged_recipes_are_listed_and_load() -> None:
     names = available_recipes()
     assert {"s1_arcface_mfn_net1", "s1_arcface_mfn_net2", "s1_arcface_mfn_demo"} <= set(names)
     for name in names:
-        assert load_recipe(name).name == name
+        if recipe_task(name) == "scene_classification":
+            assert load_scene_recipe(name).name == name
+            with pytest.raises(ConfigError, match="scene_classification.*soundsentry run RECIPE"):
+                load_recipe(name)
+        else:
+            assert recipe_task(name) == "anomaly_detection"
+            assert load_recipe(name).name == name
 
 
 @pytest.mark.parametrize(

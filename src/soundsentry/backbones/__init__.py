@@ -3,7 +3,23 @@
 Importing this package registers every backbone in :data:`soundsentry.registry.BACKBONES`.
 """
 
-from soundsentry.backbones import mobilefacenet
+from soundsentry.backbones import mobilefacenet, mobilenetv2
 from soundsentry.backbones.mobilefacenet import MobileFaceNet, mobilefacenet_net1, mobilefacenet_net2
+from soundsentry.backbones.mobilenetv2 import MobileNetV2Encoder, mobilenetv2_s2
+from soundsentry.backbones.resnet50 import ResNet50, resnet50, resnet50_ir
+from soundsentry.backbones.resnet_s3 import ResNetS3, resnet_s3
 
-__all__ = ["MobileFaceNet", "mobilefacenet", "mobilefacenet_net1", "mobilefacenet_net2"]
+__all__ = [
+    "MobileFaceNet",
+    "MobileNetV2Encoder",
+    "ResNet50",
+    "ResNetS3",
+    "mobilefacenet",
+    "mobilefacenet_net1",
+    "mobilefacenet_net2",
+    "mobilenetv2",
+    "mobilenetv2_s2",
+    "resnet50",
+    "resnet50_ir",
+    "resnet_s3",
+]

@@ -139,9 +139,10 @@ def export_detector(
         ``out_dir``.
     """
     from soundsentry.scoring import is_fit_clip, score_clips
-    from soundsentry.stages import CONFIG_FILE, MANIFEST_FILE, _read_clips, load_embeddings
+    from soundsentry.stages import CONFIG_FILE, MANIFEST_FILE, _read_clips, load_centres, load_embeddings
     from soundsentry.training.data import unit_of
     from soundsentry.training.trainer import MODEL_FILE
+    from soundsentry.types import Domain
 
     if method not in THRESHOLD_METHODS:
         raise ConfigError(f"unknown threshold method {method!r}; valid: {', '.join(THRESHOLD_METHODS)}")
@@ -162,12 +163,15 @@ def export_detector(
         raise ConfigError(f"{config}: the recipe names no scorer; pass --scorer, e.g. --scorer knn_cosine:k=10")
     from soundsentry.scorers import create_scorer
 
-    create_scorer(spec)  # an unknown scorer fails before any work
+    probe = create_scorer(spec)  # an unknown scorer fails before any work
     fit = [c for c in clips if is_fit_clip(c)]
     if not fit:
         raise DataError(f"{run_dir / MANIFEST_FILE}: no normal training clips to fit the detector on")
     features = load_embeddings(run_dir, fit).astype(np.float64)
-    oof = score_clips(features, fit, spec)  # every clip here is a training clip: out-of-fold scores
+    centres = load_centres(run_dir, fit) if getattr(probe, "wants_centres", False) else None
+    # Every clip here is a training clip: out-of-fold scores, computed the way the detector will score new clips
+    # (their domain is not known, so a domain-aware scorer takes the more normal of its two models).
+    oof = score_clips(features, fit, spec, centres=centres, domain=Domain.UNKNOWN)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -184,8 +188,14 @@ def export_detector(
             idx = np.array([i for i, c in enumerate(fit) if c.group == group])
             rel = bank_name(*group)
             (staging / rel).parent.mkdir(exist_ok=True)
+            arrays = {
+                "embeddings": features[idx].astype(np.float32),
+                "domains": np.array([fit[i].domain.value for i in idx]),
+            }
+            if centres is not None:
+                arrays["centres"] = centres[group].astype(np.float32)
             with atomic_output(staging / rel) as tmp, open(tmp, "wb") as f:
-                np.savez(f, embeddings=features[idx].astype(np.float32))
+                np.savez(f, **arrays)
             threshold = _threshold(oof[idx], method, percentile)
             finite = oof[idx][np.isfinite(oof[idx])]
             measured = float(np.mean(finite > threshold)) if finite.size else float("nan")

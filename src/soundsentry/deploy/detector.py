@@ -17,7 +17,8 @@ import numpy as np
 import torch
 
 from soundsentry.deploy.bundle import GroupInfo, read_bundle_meta
-from soundsentry.errors import DataError, SoundSentryError
+from soundsentry.errors import ConfigError, DataError, SoundSentryError
+from soundsentry.types import Domain
 
 
 @dataclass(frozen=True)
@@ -59,7 +60,9 @@ class Detector:
 
     Args:
         path: the bundle folder written by :func:`~soundsentry.deploy.export_detector`.
-        backend: ``torch`` (the embedding network in PyTorch).
+        backend: ``torch`` (the embedding network in PyTorch) or ``onnx`` (onnxruntime on the CPU, with the
+            ``onnx/<unit>.onnx`` files added by :func:`~soundsentry.deploy.onnx_export.export_onnx`; the front-end
+            stays in PyTorch).
         device: torch device for the ``torch`` backend.
         verify: check the files' SHA-256 sums against ``detector.json``.
 
@@ -71,7 +74,7 @@ class Detector:
         self, path: str | os.PathLike[str], *, backend: str = "torch", device: str = "cpu", verify: bool = True
     ) -> None:
         from soundsentry.config import recipe_from_dict
-        from soundsentry.scorers import create_scorer
+        from soundsentry.scoring import fit_scorer_on
         from soundsentry.training.features import build_feature_pipeline
         from soundsentry.training.trainer import load_embedding_model
 
@@ -88,16 +91,44 @@ class Detector:
             key = (info.machine_type, info.section)
             self.groups[key] = info
             with np.load(self.path / info.bank) as bank:
-                self._scorers[key] = create_scorer(self.scorer_spec).fit(bank["embeddings"].astype(np.float64))
+                self._scorers[key] = fit_scorer_on(
+                    self.scorer_spec,
+                    bank["embeddings"].astype(np.float64),
+                    domains=[Domain(d) for d in bank["domains"]] if "domains" in bank else None,
+                    centres=bank["centres"].astype(np.float64) if "centres" in bank else None,
+                    where=f"{info.machine_type} section {info.section} of {self.path}",
+                )
         if backend == "torch":
             self._models = {}
             for unit, rel in self.meta["units"].items():
                 model, _ = load_embedding_model(self.path / rel)
                 self._models[unit] = model.to(device).eval()
             self._embed = self._embed_torch
+        elif backend == "onnx":
+            self._sessions = self._load_onnx()
+            self._embed = self._embed_onnx
         else:
-            raise DataError(f"unknown backend {backend!r}; valid: torch")
+            raise ConfigError(f"unknown backend {backend!r}; valid: torch, onnx")
         self.backend = backend
+
+    def _load_onnx(self) -> dict[str, Any]:
+        from soundsentry.deploy.bundle import BundleError
+        from soundsentry.deploy.onnx_export import require_onnx
+
+        require_onnx()
+        import onnxruntime as ort
+
+        exported = self.meta.get("onnx") or {}
+        missing = sorted(set(self.meta["units"]) - set(exported))
+        if missing:
+            raise BundleError(
+                f"{self.path}: no ONNX model for unit(s) {', '.join(missing)}; "
+                f"run `soundsentry export-onnx {self.path}` first"
+            )
+        return {
+            unit: ort.InferenceSession(str(self.path / exported[unit]["path"]), providers=["CPUExecutionProvider"])
+            for unit in self.meta["units"]
+        }
 
     # --- information ----------------------------------------------------------------------------------------
     @property
@@ -141,10 +172,15 @@ class Detector:
         with torch.no_grad():
             return self._models[unit](chunks.to(self.device)).float().cpu().numpy()
 
+    def _embed_onnx(self, unit: str, chunks: torch.Tensor) -> np.ndarray:
+        x = chunks.detach().to("cpu", torch.float32).numpy()
+        return np.asarray(self._sessions[unit].run(["embeddings"], {"chunks": x})[0])
+
     def embed_waveform(self, wave: np.ndarray, unit: str) -> np.ndarray:
         """Clip embedding (D,) of a mono waveform at the detector's sample rate: mean over its chunks."""
         x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None].to(self.device)
-        chunks = self.pipeline(x)[0]
+        with torch.no_grad():
+            chunks = self.pipeline(x)[0]
         if chunks.shape[0] == 0:
             raise DataError("the clip is too short for one feature chunk; send a longer recording")
         return self._embed(unit, chunks).mean(axis=0)

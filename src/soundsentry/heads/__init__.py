@@ -4,6 +4,17 @@
 every head in :data:`soundsentry.registry.HEADS`.
 """
 
-from soundsentry.heads.margin import ArcFace, MarginHead
+from soundsentry.heads.adacos import AdaCos, adacos, subcluster_adacos
+from soundsentry.heads.margin import ArcFace, CosFace, FocalLoss, MarginHead, SoftmaxHead, mixup_batch
 
-__all__ = ["ArcFace", "MarginHead"]
+__all__ = [
+    "AdaCos",
+    "ArcFace",
+    "CosFace",
+    "FocalLoss",
+    "MarginHead",
+    "SoftmaxHead",
+    "adacos",
+    "mixup_batch",
+    "subcluster_adacos",
+]

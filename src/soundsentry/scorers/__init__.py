@@ -1,12 +1,14 @@
 """Scorers: fit on normal embeddings, ``anomaly_score(X)`` higher = more anomalous.
 
 Importing this package registers every scorer in :data:`soundsentry.registry.SCORERS`:
-``knn``, ``knn_cosine``, ``mahalanobis``, ``gmm``, ``lof``, ``ocsvm``. Build one by spec with
+``knn``, ``knn_cosine``, ``mahalanobis``, ``gmm``, ``lof``, ``ocsvm``, ``domain_aware``. Build one by spec with
 :func:`create_scorer` (``create_scorer("knn_cosine:k=10")``); fit one per (machine type, section) with
 :class:`GroupedScorer`.
 """
 
 from soundsentry.scorers.base import BaseScorer, NormalityScorer, NotFittedScorerError, check_embeddings
+from soundsentry.scorers.classifier import CentroidCosineScorer, SoftmaxScorer
+from soundsentry.scorers.domain import DomainAwareScorer
 from soundsentry.scorers.gmm import GMMScorer
 from soundsentry.scorers.grouped import GroupedScorer
 from soundsentry.scorers.knn import CosineKNNScorer, KNNScorer
@@ -14,10 +16,14 @@ from soundsentry.scorers.lof import LOFScorer
 from soundsentry.scorers.mahalanobis import MahalanobisScorer
 from soundsentry.scorers.ocsvm import OCSVMScorer
 from soundsentry.scorers.spec import create_scorer, format_scorer_spec, parse_scorer_spec
+from soundsentry.scorers.torch_gmm import TorchGMMScorer
+from soundsentry.scorers.torch_neighbors import TorchKNNScorer, TorchLOFScorer
 
 __all__ = [
     "BaseScorer",
+    "CentroidCosineScorer",
     "CosineKNNScorer",
+    "DomainAwareScorer",
     "GMMScorer",
     "GroupedScorer",
     "KNNScorer",
@@ -26,6 +32,10 @@ __all__ = [
     "NormalityScorer",
     "NotFittedScorerError",
     "OCSVMScorer",
+    "SoftmaxScorer",
+    "TorchGMMScorer",
+    "TorchKNNScorer",
+    "TorchLOFScorer",
     "check_embeddings",
     "create_scorer",
     "format_scorer_spec",

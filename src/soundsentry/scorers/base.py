@@ -95,6 +95,8 @@ class BaseScorer(BaseEstimator, ABC):
 
     #: Fewest training embeddings ``fit`` accepts.
     min_train_samples: ClassVar[int] = 1
+    #: What X holds: "embedding" (backbone outputs) or "logits" (classifier-head outputs, e.g. softmax_id).
+    input_kind: ClassVar[str] = "embedding"
 
     def check_params(self) -> None:
         """Raise a ConfigError naming the bad parameter; ``fit`` calls it, and so does ``create_scorer``."""

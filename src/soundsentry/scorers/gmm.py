@@ -1,12 +1,16 @@
 """Gaussian mixture scorer: negative log-likelihood under a GMM fitted on the normal training embeddings.
 
-The sub-cluster AdaCos system (DCASE 2021) scores the source domain this way, one GMM per (machine type, section);
-wrap this scorer in :class:`~soundsentry.scorers.grouped.GroupedScorer` for that.
+The sub-cluster AdaCos system (S3, DCASE 2021 sec. 2.5) scores the source domain this way, one GMM per (machine
+type, section) "which number of components is equal to number of sub-clusters ... using learned sub-cluster
+centers as initial mean vectors": ``gmm:init=centres`` takes those centres as a typed ``fit`` argument (the score
+stage passes a run's head centres of the group's class), and then has one component per centre. Wrap this scorer
+in :class:`~soundsentry.scorers.grouped.GroupedScorer`, or use ``soundsentry.scoring.score_clips``, to fit per group.
 """
 
 from __future__ import annotations
 
 import numbers
+from typing import Any
 
 import numpy as np
 from sklearn.mixture import GaussianMixture
@@ -26,12 +30,16 @@ class GMMScorer(NormalityScorer):
         reg_covar: added to the covariance diagonals, keeps them invertible when N < D.
         max_iter: EM iterations.
         random_state: seed of the k-means initialisation, so fits are reproducible.
+        init: ``kmeans`` (scikit-learn's k-means initialisation) or ``centres``: the initial means are the
+            centres passed to ``fit`` (unit vectors from a cosine head, scaled by the median norm of the training
+            embeddings so they lie where the embeddings are), one component per centre.
 
     Attributes:
         estimator_: the fitted ``GaussianMixture``.
     """
 
     covariance_types = ("full", "tied", "diag", "spherical")
+    inits = ("kmeans", "centres")
 
     def __init__(
         self,
@@ -40,23 +48,58 @@ class GMMScorer(NormalityScorer):
         reg_covar: float = 1e-6,
         max_iter: int = 100,
         random_state: int = 0,
+        init: str = "kmeans",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
         self.reg_covar = reg_covar
         self.max_iter = max_iter
         self.random_state = random_state
+        self.init = init
+
+    @property
+    def wants_centres(self) -> bool:
+        """True when ``fit`` needs ``centres`` (``init=centres``)."""
+        return self.init == "centres"
+
+    def fit(self, X: Any, y: Any = None, *, centres: np.ndarray | None = None) -> GMMScorer:
+        """Fit the mixture; ``centres: (K, D)`` are the initial means when ``init=centres``.
+
+        Args:
+            X: training embeddings (N, D), all normal.
+            y: ignored.
+            centres: (K, D) initial mean directions, e.g. the sub-cluster AdaCos centres of the group's class.
+        """
+        if self.wants_centres:
+            if centres is None:
+                raise ConfigError(
+                    f"{self._owner}: init=centres needs the learned sub-cluster centres; pass fit(X, centres=...) "
+                    "or score a run whose head is subcluster_adacos / adacos"
+                )
+            centres = np.asarray(centres, dtype=np.float64)
+            if centres.ndim != 2 or self.n_components not in (1, centres.shape[0]):
+                raise ConfigError(
+                    f"{self._owner}: init=centres gives one component per centre, got centres of shape "
+                    f"{centres.shape} and n_components={self.n_components}; leave n_components out or match them"
+                )
+        self._centres = centres
+        try:
+            return super().fit(X, y)
+        finally:
+            del self._centres
 
     def check_params(self) -> None:
         check_positive_int(self._owner, "n_components", self.n_components)
         check_choice(self._owner, "covariance_type", self.covariance_type, self.covariance_types)
+        check_choice(self._owner, "init", self.init, self.inits)
         check_positive_int(self._owner, "max_iter", self.max_iter)
         if isinstance(self.reg_covar, bool) or not isinstance(self.reg_covar, numbers.Real) or not self.reg_covar >= 0:
             raise ConfigError(f"{self._owner}: reg_covar must be a number >= 0, got {self.reg_covar!r}")
 
     def _make_estimator(self) -> GaussianMixture:
         return GaussianMixture(
-            n_components=self.n_components,
+            n_components=self.n_components if self._means_init is None else len(self._means_init),
+            means_init=self._means_init,
             covariance_type=self.covariance_type,
             reg_covar=self.reg_covar,
             max_iter=self.max_iter,
@@ -64,9 +107,23 @@ class GMMScorer(NormalityScorer):
         )
 
     def _fit(self, X: np.ndarray) -> None:
-        if X.shape[0] < self.n_components:
+        centres = getattr(self, "_centres", None)
+        self._means_init = None
+        if self.wants_centres and centres is not None:
+            if centres.shape[1] != X.shape[1]:
+                raise DataError(
+                    f"{self._owner}: centres have {centres.shape[1]} features but the embeddings {X.shape[1]}; "
+                    "pass the centres of the head that was trained with this backbone"
+                )
+            directions = centres / np.maximum(np.linalg.norm(centres, axis=1, keepdims=True), 1e-12)
+            self._means_init = directions * np.median(np.linalg.norm(X, axis=1))
+        n = self.n_components if self._means_init is None else len(self._means_init)
+        if X.shape[0] < n:
             raise DataError(
-                f"{self._owner}: n_components={self.n_components} needs at least as many training embeddings, "
-                f"got {X.shape[0]}; lower n_components or add training clips"
+                f"{self._owner}: n_components={n} needs at least as many training embeddings, "
+                f"got {X.shape[0]}; lower n_components (or the number of sub-clusters) or add training clips"
             )
-        super()._fit(X)
+        try:
+            super()._fit(X)
+        finally:
+            del self._means_init

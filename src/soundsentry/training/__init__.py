@@ -11,6 +11,8 @@ The stage functions in :mod:`soundsentry.stages` are the entry points; the piece
 from soundsentry.training.data import (
     ChunkDataset,
     EpochShuffleSampler,
+    MixupDataset,
+    PairSampler,
     class_map,
     split_train_val,
     training_units,
@@ -29,6 +31,8 @@ __all__ = [
     "EpochShuffleSampler",
     "FeaturePipeline",
     "MarginClassifierModule",
+    "MixupDataset",
+    "PairSampler",
     "UnitResult",
     "build_embedding_model",
     "build_feature_pipeline",

@@ -131,3 +131,69 @@ class ChunkDataset(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, torch.Tensor]:
         return self.chunks[i], self.labels[i]
+
+
+class PairSampler(Sampler[tuple[int, int, float]]):
+    """Mixup pairs ``(a, b, lam)``: every index of ``first`` once per epoch, each with a random partner from
+    ``second`` and a mixing ratio ``lam ~ U(0, 1)`` (S3 sec. 2.4: "uniform distribution for sampling mixing ratio").
+
+    S3's step 1 draws both from the source chunks, step 2 ``a`` from the source and ``b`` from the target chunks.
+    Like :class:`EpochShuffleSampler`, the draws depend only on (seed, epoch), so a resumed run repeats them.
+
+    Args:
+        first: indices (into the dataset) of the first element of each pair.
+        second: indices the partner is drawn from (uniformly, with replacement).
+        seed: base seed.
+    """
+
+    def __init__(self, first: Sequence[int], second: Sequence[int], seed: int) -> None:
+        if len(first) == 0 or len(second) == 0:
+            raise DataError(
+                f"mixup needs chunks on both sides of a pair, got {len(first)} and {len(second)}; "
+                "a two-step recipe needs source and target training clips"
+            )
+        self.first = torch.as_tensor(list(first), dtype=torch.long)
+        self.second = torch.as_tensor(list(second), dtype=torch.long)
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def __iter__(self) -> Iterator[tuple[int, int, float]]:
+        g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
+        order = self.first[torch.randperm(len(self.first), generator=g)]
+        partners = self.second[torch.randint(len(self.second), (len(order),), generator=g)]
+        lam = torch.rand(len(order), generator=g, dtype=torch.float64)
+        return iter(zip(order.tolist(), partners.tolist(), lam.tolist(), strict=True))
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+
+class MixupDataset(torch.utils.data.Dataset):
+    """Indexed by ``(a, b, lam)``: ``(lam * x_a + (1 - lam) * x_b, lam * onehot(y_a) + (1 - lam) * onehot(y_b))``.
+
+    Args:
+        chunks: (M, C, F, W) cached chunks.
+        labels: (M,) class indices.
+        num_classes: length of the soft label.
+    """
+
+    def __init__(self, chunks: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
+        if len(chunks) != len(labels):
+            raise DataError(f"{len(chunks)} chunks but {len(labels)} labels")
+        self.chunks = chunks
+        self.labels = labels
+        self.num_classes = num_classes
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, item: tuple[int, int, float]) -> tuple[torch.Tensor, torch.Tensor]:
+        a, b, lam = item
+        x = lam * self.chunks[a] + (1.0 - lam) * self.chunks[b]
+        y = torch.zeros(self.num_classes, dtype=torch.float32)
+        y[self.labels[a]] += lam
+        y[self.labels[b]] += 1.0 - lam
+        return x.to(self.chunks.dtype), y

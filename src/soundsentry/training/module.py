@@ -36,8 +36,11 @@ class EmbeddingModel(nn.Module):
 
 
 def build_optimizer(params: Any, spec: ComponentSpec) -> torch.optim.Optimizer:
-    """``sgd`` / ``adam`` / ``adamw`` from ``torch.optim`` with the spec's keyword arguments."""
-    classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+    """``sgd`` / ``adam`` / ``adamw`` from ``torch.optim``, ``adamp`` (Heo et al., ICLR 2021) from
+    ``pytorch_optimizer``, with the spec's keyword arguments."""
+    from pytorch_optimizer import AdamP
+
+    classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamp": AdamP}
     if spec.name not in classes:
         raise ConfigError(f"unknown optimizer {spec.name!r}; valid: {', '.join(classes)}")
     try:
@@ -50,21 +53,71 @@ class MarginClassifierModule(pl.LightningModule):
     """Trains an :class:`EmbeddingModel` as a classifier of ``num_classes`` machine IDs through a margin head.
 
     Logs per epoch ``train_loss``, ``train_acc`` and, with a validation split, ``val_loss`` (the margin loss) and
-    ``val_acc`` (arg-max of the margin-free logits, chunk level); ``val_loss`` selects ``best.ckpt``.
+    ``val_acc`` (arg-max of the margin-free logits, chunk level); ``val_loss`` selects ``best.ckpt``. Targets are
+    class indices (B,) or mixed soft labels (B, C) (mixup; accuracy then counts the dominant class).
 
     Args:
         model: standardiser + backbone.
         head: margin head (e.g. ArcFace) with ``forward(emb, target) -> loss`` and ``logits(emb)``.
         train: optimiser and schedule settings.
         batches_per_epoch: optimiser steps per epoch, for a schedule stepped per batch.
+        trainable: name prefixes of the only parameters to train (S3's step 2); every other parameter gets
+            ``requires_grad=False`` and its modules stay in eval mode (batch norms keep their statistics).
+            ``None`` trains everything.
+        optimizer: overrides ``train.optimizer`` (step 2's optimiser).
     """
 
-    def __init__(self, model: EmbeddingModel, head: nn.Module, train: TrainConfig, batches_per_epoch: int) -> None:
+    def __init__(
+        self,
+        model: EmbeddingModel,
+        head: nn.Module,
+        train: TrainConfig,
+        batches_per_epoch: int,
+        *,
+        trainable: list[str] | None = None,
+        optimizer: ComponentSpec | None = None,
+    ) -> None:
         super().__init__()
         self.model = model
         self.head = head
         self.train_config = train
         self.batches_per_epoch = max(1, int(batches_per_epoch))
+        self.optimizer_spec = optimizer or train.optimizer
+        self.trainable = list(trainable) if trainable is not None else None
+        if self.trainable is not None:
+            self._freeze(self.trainable)
+
+    def _is_trainable(self, name: str) -> bool:
+        return any(name == p or name.startswith(p + ".") for p in self.trainable or [])
+
+    def _freeze(self, prefixes: list[str]) -> None:
+        names = [n for n, _ in self.named_parameters()]
+        unmatched = [p for p in prefixes if not any(n == p or n.startswith(p + ".") for n in names)]
+        if unmatched:
+            tops = sorted({".".join(n.split(".")[:3]) for n in names})
+            raise ConfigError(
+                f"train.finetune.trainable: {', '.join(unmatched)} matches no parameter; parameter names start "
+                f"with {', '.join(tops)}"
+            )
+        for name, param in self.named_parameters():
+            param.requires_grad_(self._is_trainable(name))
+
+    def _keep_frozen_in_eval(self) -> None:
+        if self.trainable is not None:
+            for name, module in self.named_modules():
+                if next(module.children(), None) is None and not self._is_trainable(name):
+                    module.eval()
+
+    def train(self, mode: bool = True) -> MarginClassifierModule:
+        """As ``nn.Module.train``, but frozen leaf modules stay in eval mode (no batch-norm statistic updates)."""
+        super().train(mode)
+        if mode:
+            self._keep_frozen_in_eval()
+        return self
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        # Lightning restores each submodule's mode by itself (not through train()), so re-apply before every step.
+        self._keep_frozen_in_eval()
 
     def forward(self, chunks: Tensor) -> Tensor:
         return self.model(chunks)
@@ -74,7 +127,8 @@ class MarginClassifierModule(pl.LightningModule):
         emb = self.model(x)
         loss = self.head(emb, y)
         with torch.no_grad():
-            acc = (self.head.logits(emb).argmax(dim=1) == y).float().mean()
+            hard = y.argmax(dim=1) if y.dim() == 2 else y
+            acc = (self.head.logits(emb).argmax(dim=1) == hard).float().mean()
         on_step = stage == "train"
         self.log(
             f"{stage}_loss", loss, on_step=on_step, on_epoch=True, prog_bar=True, batch_size=len(y), sync_dist=True
@@ -89,7 +143,8 @@ class MarginClassifierModule(pl.LightningModule):
         return self._step(batch, "val")
 
     def configure_optimizers(self) -> Any:
-        optimizer = build_optimizer(self.parameters(), self.train_config.optimizer)
+        params = [p for p in self.parameters() if p.requires_grad]
+        optimizer = build_optimizer(params, self.optimizer_spec)
         spec = self.train_config.scheduler
         if spec.name == "none":
             return optimizer

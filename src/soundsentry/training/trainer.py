@@ -6,6 +6,8 @@ Layout of a unit's folder ``run_dir/models/<unit>/``::
     best.ckpt      the epoch with the lowest validation loss of the ID classifier (the last epoch without val split)
     logs/metrics.csv   per-epoch train_loss / train_acc / val_loss / val_acc / lr
     model.pt       the selected weights for extraction: standardiser + backbone state, class map, recipe
+    step1/         two-step recipes (``train.finetune``, S3) only: step 1's last.ckpt, best.ckpt, logs and model.pt;
+                   the files above are then step 2's (source + target fine-tuning, ``finetune.steps`` iterations)
 
 Reproducibility: model initialisation is seeded per unit, the held-out split and the per-epoch shuffle depend only
 on the seed, so a unit resumed from ``last.ckpt`` after an interrupt at an epoch boundary reproduces the
@@ -28,7 +30,15 @@ from torch.utils.data import DataLoader
 from soundsentry.config import ComponentSpec, Recipe, recipe_from_dict
 from soundsentry.errors import DataError
 from soundsentry.io import atomic_output
-from soundsentry.training.data import ChunkDataset, EpochShuffleSampler, class_key, class_map, split_train_val
+from soundsentry.training.data import (
+    ChunkDataset,
+    EpochShuffleSampler,
+    MixupDataset,
+    PairSampler,
+    class_key,
+    class_map,
+    split_train_val,
+)
 from soundsentry.training.features import (
     ChunkCache,
     FeaturePipeline,
@@ -38,7 +48,7 @@ from soundsentry.training.features import (
     compute_chunks,
 )
 from soundsentry.training.module import EmbeddingModel, MarginClassifierModule
-from soundsentry.types import Clip
+from soundsentry.types import Clip, Domain
 
 MODEL_FILE = "model.pt"
 MODEL_FORMAT = 1
@@ -83,41 +93,54 @@ def build_embedding_model(recipe: Recipe, shape: tuple[int, int, int]) -> Embedd
 
 
 def build_head(spec: ComponentSpec, embed_dim: int, num_classes: int) -> torch.nn.Module:
+    """The recipe's head for ``embed_dim``-wide embeddings and ``num_classes`` classes."""
     import soundsentry.heads  # noqa: F401  (registration)
     from soundsentry.registry import HEADS
 
     return HEADS.create(spec.name, embed_dim=embed_dim, num_classes=num_classes, **spec.kwargs)
 
 
-def _loaders(
-    recipe: Recipe, cache: ChunkCache, labels: torch.Tensor, train_clips: list[int], val_clips: list[int]
-) -> tuple[DataLoader, DataLoader | None]:
-    in_train = torch.zeros(cache.n_clips, dtype=torch.bool)
-    in_train[train_clips] = True
-    chunk_in_train = in_train[cache.clip_index]
-    chunk_labels = labels[cache.clip_index]
+def _train_loader(
+    recipe: Recipe,
+    cache: ChunkCache,
+    chunk_labels: torch.Tensor,
+    num_classes: int,
+    first: torch.Tensor,
+    second: torch.Tensor | None,
+) -> DataLoader:
+    """Training batches over the chunks of the boolean mask ``first`` (and ``second``, the partners of mixup).
+
+    Without mixup the batches shuffle the chunks of ``first | second``; with ``train.mixup`` every chunk of
+    ``first`` is mixed with a random chunk of ``second`` (of ``first`` when ``second`` is None).
+    """
     t = recipe.train
-    train_set = ChunkDataset(cache.chunks[chunk_in_train], chunk_labels[chunk_in_train])
-    if len(train_set) < 2:
-        raise DataError(f"only {len(train_set)} training chunk(s); batch norm needs at least 2 per batch")
+    dataset: torch.utils.data.Dataset
+    sampler: torch.utils.data.Sampler
+    if t.mixup:
+        partners = first if second is None else second
+        dataset = MixupDataset(cache.chunks, chunk_labels, num_classes)
+        sampler = PairSampler(
+            torch.nonzero(first).flatten().tolist(), torch.nonzero(partners).flatten().tolist(), t.seed
+        )
+    else:
+        mask = first if second is None else first | second
+        dataset = ChunkDataset(cache.chunks[mask], chunk_labels[mask])
+        sampler = EpochShuffleSampler(len(dataset), t.seed)
+    n = len(sampler)  # type: ignore[arg-type]
+    if n < 2:
+        raise DataError(f"only {n} training chunk(s); batch norm needs at least 2 per batch")
     # A final batch of one chunk would break batch norm; it is reshuffled into the next epoch instead.
-    drop_last = len(train_set) % t.batch_size == 1
-    train = DataLoader(
-        train_set,
+    return DataLoader(
+        dataset,
         batch_size=t.batch_size,
-        sampler=EpochShuffleSampler(len(train_set), t.seed),
+        sampler=sampler,
         num_workers=t.num_workers,
-        drop_last=drop_last,
+        drop_last=n % t.batch_size == 1,
         persistent_workers=t.num_workers > 0,
     )
-    if not val_clips:
-        return train, None
-    val_set = ChunkDataset(cache.chunks[~chunk_in_train], chunk_labels[~chunk_in_train])
-    val = DataLoader(val_set, batch_size=t.batch_size, shuffle=False, num_workers=t.num_workers)
-    return train, val
 
 
-def _trainer(recipe: Recipe, out_dir: Path, has_val: bool) -> Any:
+def _trainer(recipe: Recipe, out_dir: Path, has_val: bool, max_steps: int = -1) -> Any:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
@@ -148,7 +171,9 @@ def _trainer(recipe: Recipe, out_dir: Path, has_val: bool) -> Any:
     if t.scheduler.name != "none":
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     return pl.Trainer(
-        max_epochs=t.epochs,
+        # A step budget (S3's step 2: "fine-tuned for 5000 iterations") replaces the epoch count.
+        max_epochs=-1 if max_steps > 0 else t.epochs,
+        max_steps=max_steps,
         accelerator=t.accelerator,
         devices=t.devices,
         strategy=t.strategy,
@@ -163,6 +188,74 @@ def _trainer(recipe: Recipe, out_dir: Path, has_val: bool) -> Any:
     )
 
 
+def _run_step(
+    recipe: Recipe,
+    module: MarginClassifierModule,
+    train_loader: DataLoader,
+    val_loader: DataLoader | None,
+    out_dir: Path,
+    *,
+    resume: bool,
+    max_steps: int = -1,
+) -> tuple[Any, Path]:
+    """Fit ``module`` with checkpoints in ``out_dir`` (resuming from its ``last.ckpt``), then load the selected
+    weights into it: ``best.ckpt`` when there is one, else ``last.ckpt``; a step budget keeps the final weights.
+
+    Returns:
+        (the trainer, the selected checkpoint).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    trainer = _trainer(recipe, out_dir, val_loader is not None, max_steps=max_steps)
+    last = out_dir / "last.ckpt"
+    ckpt_path = str(last) if resume and last.is_file() else None
+    with warnings.catch_warnings():
+        for message in _QUIET_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=ckpt_path)
+    if max_steps > 0:
+        # The budget usually ends inside an epoch, after the last epoch-end checkpoint: save the final state.
+        trainer.save_checkpoint(last)
+        return trainer, last
+    best = out_dir / "best.ckpt"
+    selected = best if best.is_file() else last
+    module.load_state_dict(torch.load(selected, map_location="cpu", weights_only=False)["state_dict"])
+    return trainer, selected
+
+
+def _save_model(
+    path: Path,
+    module: MarginClassifierModule,
+    unit: str,
+    classes: list[str],
+    shape: tuple[int, int, int],
+    recipe: Recipe,
+    checkpoint: str,
+) -> None:
+    payload = {
+        "format": MODEL_FORMAT,
+        "unit": unit,
+        "classes": classes,
+        "chunk_shape": list(shape),
+        "recipe": recipe.to_dict(),
+        "checkpoint": checkpoint,
+        "state_dict": {k: v.detach().cpu() for k, v in module.model.state_dict().items()},
+        "head_state_dict": {k: v.detach().cpu() for k, v in module.head.state_dict().items()},
+    }
+    with atomic_output(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def _split(recipe: Recipe, clips: list[Clip]) -> tuple[list[int], list[int]]:
+    """Held-out split; a two-step recipe holds out source clips only (the few target clips all train step 2)."""
+    t = recipe.train
+    if t.finetune is None:
+        return split_train_val(clips, t.val_fraction, t.seed, t.mode, t.classes)
+    source = [i for i, c in enumerate(clips) if c.domain is not Domain.TARGET]
+    _, val = split_train_val([clips[i] for i in source], t.val_fraction, t.seed, t.mode, t.classes)
+    held = {source[j] for j in val}
+    return [i for i in range(len(clips)) if i not in held], sorted(held)
+
+
 def fit_unit(
     recipe: Recipe,
     unit: str,
@@ -174,65 +267,90 @@ def fit_unit(
 ) -> UnitResult:
     """Train the embedding network of one unit on its training ``clips`` and write ``out_dir/model.pt``.
 
+    With ``train.finetune`` (S3) this is two steps: step 1 on source clips only, checkpoints and its own
+    ``model.pt`` in ``out_dir/step1/``; step 2 (source + target, only ``finetune.trainable`` updated) with its
+    checkpoints in ``out_dir``. A run interrupted in step 2 finds ``step1/model.pt`` and resumes step 2 from
+    ``out_dir/last.ckpt``.
+
     Args:
         recipe: the resolved recipe.
         unit: unit name (machine type or ``"all"``), stored in the model file.
         clips: the unit's training clips (normal).
         out_dir: the unit's folder (checkpoints, logs, model file).
-        resume: continue from ``out_dir/last.ckpt`` when it exists; otherwise start afresh.
+        resume: continue from ``last.ckpt`` (and a finished step 1) when they exist; otherwise start afresh.
         pipeline: feature pipeline (built from the recipe when None).
     """
     import lightning.pytorch as pl
 
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
-    mode = recipe.train.mode
-    labelling = recipe.train.classes
-    classes = class_map(clips, mode, labelling)
+    t = recipe.train
+    classes = class_map(clips, t.mode, t.classes)
     index = {c: i for i, c in enumerate(classes)}
-    labels = torch.tensor([index[class_key(c, mode, labelling)] for c in clips], dtype=torch.long)
-    train_clips, val_clips = split_train_val(clips, recipe.train.val_fraction, recipe.train.seed, mode, labelling)
+    labels = torch.tensor([index[class_key(c, t.mode, t.classes)] for c in clips], dtype=torch.long)
+    train_clips, val_clips = _split(recipe, clips)
 
     pipeline = pipeline or build_feature_pipeline(recipe)
     cache = compute_chunks(clips, pipeline, recipe.features)
     shape: tuple[int, int, int] = tuple(cache.chunks.shape[1:])  # type: ignore[assignment]
+    in_train = torch.zeros(cache.n_clips, dtype=torch.bool)
+    in_train[train_clips] = True
+    train_chunk = in_train[cache.clip_index]
+    chunk_labels = labels[cache.clip_index]
 
-    pl.seed_everything(recipe.train.seed, workers=True, verbose=False)
+    pl.seed_everything(t.seed, workers=True, verbose=False)
     model = build_embedding_model(recipe, shape)
     if recipe.features.standardize != "none":
-        in_train = torch.zeros(cache.n_clips, dtype=torch.bool)
-        in_train[train_clips] = True
-        model.standardizer.fit(cache.chunks[in_train[cache.clip_index]])
+        model.standardizer.fit(cache.chunks[train_chunk])  # S3 sec. 2.1: statistics of all training data
     head = build_head(recipe.head, model.embed_dim, len(classes))
-    train_loader, val_loader = _loaders(recipe, cache, labels, train_clips, val_clips)
-    module = MarginClassifierModule(model, head, recipe.train, batches_per_epoch=len(train_loader))
+    val_loader = None
+    if val_clips:
+        val_chunk = ~train_chunk
+        val_set = ChunkDataset(cache.chunks[val_chunk], chunk_labels[val_chunk])
+        val_loader = DataLoader(val_set, batch_size=t.batch_size, shuffle=False, num_workers=t.num_workers)
 
-    trainer = _trainer(recipe, out_dir, val_loader is not None)
-    last = out_dir / "last.ckpt"
-    ckpt_path = str(last) if resume and last.is_file() else None
-    with warnings.catch_warnings():
-        for message in _QUIET_WARNINGS:
-            warnings.filterwarnings("ignore", message=message)
-        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=ckpt_path)
+    if t.finetune is None:
+        loader = _train_loader(recipe, cache, chunk_labels, len(classes), train_chunk, None)
+        module = MarginClassifierModule(model, head, t, batches_per_epoch=len(loader))
+        trainer, selected = _run_step(recipe, module, loader, val_loader, out_dir, resume=resume)
+        checkpoint = selected.name
+    else:
+        is_target = torch.tensor([c.domain is Domain.TARGET for c in clips], dtype=torch.bool)[cache.clip_index]
+        source_chunk, target_chunk = train_chunk & ~is_target, train_chunk & is_target
+        if not target_chunk.any() or not source_chunk.any():
+            raise DataError(
+                f"[{unit}] two-step training (train.finetune) needs source and target training clips, got "
+                f"{int(source_chunk.sum())} source and {int(target_chunk.sum())} target chunks; "
+                "set train.finetune=null to train once on all clips"
+            )
+        loader = _train_loader(recipe, cache, chunk_labels, len(classes), source_chunk, None)
+        module = MarginClassifierModule(model, head, t, batches_per_epoch=len(loader))
+        step1_model = out_dir / "step1" / MODEL_FILE
+        if resume and step1_model.is_file():
+            done = torch.load(step1_model, map_location="cpu", weights_only=False)
+            module.model.load_state_dict(done["state_dict"])
+            module.head.load_state_dict(done["head_state_dict"])
+            print(f"[{unit}] step 1 finished earlier ({step1_model}); continuing with step 2")
+        else:
+            trainer, selected = _run_step(recipe, module, loader, val_loader, step1_model.parent, resume=resume)
+            if trainer.is_global_zero:
+                _save_model(step1_model, module, unit, classes, shape, recipe, f"step1/{selected.name}")
+        pl.seed_everything(t.seed + 1, workers=True, verbose=False)
+        loader = _train_loader(recipe, cache, chunk_labels, len(classes), source_chunk, target_chunk)
+        module = MarginClassifierModule(
+            module.model,
+            module.head,
+            t,
+            batches_per_epoch=len(loader),
+            trainable=t.finetune.trainable,
+            optimizer=t.finetune.optimizer,
+        )
+        trainer, selected = _run_step(recipe, module, loader, None, out_dir, resume=resume, max_steps=t.finetune.steps)
+        checkpoint = selected.name
 
-    best = out_dir / "best.ckpt"
-    selected = best if best.is_file() else last
     model_path = out_dir / MODEL_FILE
     if trainer.is_global_zero:
-        state = torch.load(selected, map_location="cpu", weights_only=False)["state_dict"]
-        module.load_state_dict(state)
-        payload = {
-            "format": MODEL_FORMAT,
-            "unit": unit,
-            "classes": classes,
-            "chunk_shape": list(shape),
-            "recipe": recipe.to_dict(),
-            "checkpoint": selected.name,
-            "state_dict": {k: v.detach().cpu() for k, v in module.model.state_dict().items()},
-            "head_state_dict": {k: v.detach().cpu() for k, v in module.head.state_dict().items()},
-        }
-        with atomic_output(model_path) as tmp:
-            torch.save(payload, tmp)
+        _save_model(model_path, module, unit, classes, shape, recipe, checkpoint)
     return UnitResult(
         unit,
         classes,
