@@ -15,6 +15,7 @@ from pathlib import Path
 from soundsentry import __version__
 from soundsentry.deploy import cli as deploy_cli
 from soundsentry.errors import SoundSentryError
+from soundsentry.scenes import cli as scenes_cli
 
 DESCRIPTION = """\
 soundsentry learns what a machine sounds like from normal recordings and flags anomalous ones.
@@ -208,6 +209,7 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         add(sub)
     deploy_cli.add_parsers(sub)
+    scenes_cli.add_parser(sub)
     return parser
 
 
@@ -262,6 +264,8 @@ def _dispatch(args: argparse.Namespace) -> None:
         pipeline.demo(args.out, seed=args.seed, scale=args.scale, recipe=args.recipe)
     elif args.command in deploy_cli.COMMANDS:
         deploy_cli.dispatch(args)
+    elif args.command == scenes_cli.COMMAND:
+        scenes_cli.dispatch(args)
 
 
 def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
