@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-COMMANDS = ("export", "score-dir")
+COMMANDS = ("export", "export-onnx", "score-dir", "serve", "report")
 DESCRIPTION = """\
   export    bundle a trained run into a detector folder (model, fitted scorers, thresholds) for deployment
+  export-onnx
+            add ONNX embedding networks to a detector, verified against PyTorch (pip install 'soundsentry[onnx]')
   score-dir score every recording of a folder with a detector; CSV of scores, decisions and errors
+  report    one self-contained HTML report of a run (results, ROC, histograms, embedding map, config)
+  serve     HTTP scoring service for a detector (FastAPI + uvicorn; pip install 'soundsentry[serve]')
 """
 
 
@@ -40,6 +44,23 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="replace an existing detector folder")
 
     p = sub.add_parser(
+        "export-onnx",
+        help="add ONNX embedding networks to a detector folder",
+        description="Export each unit's embedding network (standardiser + backbone; input chunks (N, C, F, T) with "
+        "a dynamic batch) to onnx/<unit>.onnx inside the detector, check onnxruntime's output against PyTorch's "
+        "(refused above --tolerance) and record the files and checksums in detector.json. Then score with "
+        "--backend onnx. Needs the onnx extra: pip install 'soundsentry[onnx]'.",
+    )
+    p.add_argument("detector", type=Path, help="detector folder written by `soundsentry export`")
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=1e-4,
+        help="largest accepted |ONNX - PyTorch| / max(1, max |embedding|) (default 1e-4)",
+    )
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset version (default 18)")
+
+    p = sub.add_parser(
         "score-dir",
         help="score a folder of recordings with a detector",
         description="Score every audio file under DIR with the detector and write a CSV (path, machine_type, "
@@ -53,6 +74,55 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--machine-type", default=None, help="machine type of every file (plain folder)")
     p.add_argument("--section", default=None, help="section / machine ID of every file (default 00)")
     p.add_argument("--layout", default=None, help="layout name instead of auto-detection")
+    _add_backend(p)
+
+    p = sub.add_parser(
+        "serve",
+        help="HTTP scoring service for a detector",
+        description="Serve a detector over HTTP: GET /health, GET /info, POST /score?machine_type=T&section=S with "
+        "a WAV/FLAC clip as a raw body or one or more multipart file parts. Errors: 401 missing/wrong token, 404 "
+        "unknown machine, 413 upload or clip too large, 415 unsupported content type, 422 bad audio, 504 timeout. "
+        "Needs the serve extra: pip install 'soundsentry[serve]'.",
+    )
+    p.add_argument("detector", type=Path, help="detector folder written by `soundsentry export`")
+    p.add_argument("--host", default="127.0.0.1", help="interface to listen on (default 127.0.0.1, local only)")
+    p.add_argument("--port", type=int, default=8000, help="TCP port (default 8000)")
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        default=None,
+        help="file holding the API token clients must send as 'Authorization: Bearer <token>' (default: no token)",
+    )
+    p.add_argument("--max-upload-mb", type=float, default=32.0, help="largest request body in MiB (default 32)")
+    p.add_argument("--max-seconds", type=float, default=60.0, help="longest clip in seconds (default 60)")
+    p.add_argument("--timeout", type=float, default=30.0, help="longest scoring time per request in s (default 30)")
+    p.add_argument("--workers", type=int, default=2, help="scoring threads (default 2)")
+    _add_backend(p)
+
+    p = sub.add_parser(
+        "report",
+        help="HTML report of a run",
+        description="Write one self-contained HTML file about a run: the results tables, ROC curves per machine type "
+        "and section, test score histograms of normal vs anomalous clips per domain with the gamma threshold, a "
+        "t-SNE embedding map per model and the resolved config and training summary. Images are embedded.",
+    )
+    p.add_argument("run_dir", type=Path, help="run folder (after `soundsentry run`)")
+    p.add_argument("-o", "--out", type=Path, required=True, help="HTML file to write")
+    p.add_argument("--scorer", default=None, help="scorer whose scores the figures show (default: the recipe's first)")
+    p.add_argument(
+        "--false-alarm-rate", type=float, default=0.1, help="the histograms' gamma threshold is the 1 - rate quantile"
+    )
+    p.add_argument("--no-embedding-map", action="store_true", help="skip the t-SNE maps (the slowest part)")
+
+
+def _add_backend(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--backend",
+        choices=("torch", "onnx"),
+        default="torch",
+        help="run the embedding network with PyTorch or with onnxruntime (needs `soundsentry export-onnx` and "
+        "pip install 'soundsentry[onnx]'; default torch)",
+    )
 
 
 def dispatch(args: argparse.Namespace) -> None:
@@ -68,11 +138,19 @@ def dispatch(args: argparse.Namespace) -> None:
             args.run_dir, args.out, scorer=args.scorer, method=args.threshold, percentile=1.0 - rate, force=args.force
         )
         print(f"detector -> {out}")
+    elif args.command == "export-onnx":
+        from soundsentry.deploy.onnx_export import export_onnx
+
+        for unit in export_onnx(args.detector, tolerance=args.tolerance, opset=args.opset):
+            print(
+                f"{unit.unit}: {args.detector / unit.path} (max |ONNX - PyTorch| = {unit.max_abs_diff:.2g}, "
+                f"relative {unit.max_rel_diff:.2g})"
+            )
     elif args.command == "score-dir":
         from soundsentry.deploy.batch import score_dir
         from soundsentry.deploy.detector import Detector
 
-        detector = Detector(args.detector)
+        detector = Detector(args.detector, backend=args.backend)
         _, summary = score_dir(
             detector, args.dir, args.out, machine_type=args.machine_type, section=args.section, layout=args.layout
         )
@@ -80,3 +158,32 @@ def dispatch(args: argparse.Namespace) -> None:
             f"scored {summary.n_clips - summary.n_errors} of {summary.n_clips} clips: {summary.n_anomalies} "
             f"anomalous, {summary.n_errors} not scored (see the error column) -> {summary.out}"
         )
+    elif args.command == "serve":
+        from soundsentry.deploy.detector import Detector
+        from soundsentry.deploy.service import read_token_file, require_serve_extra, serve
+
+        require_serve_extra()
+        if args.max_upload_mb <= 0 or args.max_seconds <= 0 or args.timeout <= 0:
+            raise ConfigError("--max-upload-mb, --max-seconds and --timeout must be positive")
+        token = read_token_file(args.token_file) if args.token_file is not None else None
+        detector = Detector(args.detector, backend=args.backend)
+        serve(
+            detector,
+            host=args.host,
+            port=args.port,
+            token=token,
+            max_upload_bytes=int(args.max_upload_mb * 1024 * 1024),
+            max_seconds=args.max_seconds,
+            timeout_s=args.timeout,
+            workers=args.workers,
+        )
+    elif args.command == "report":
+        from soundsentry.deploy.report import write_report
+
+        rate = float(args.false_alarm_rate)
+        if not 0.0 < rate < 1.0:
+            raise ConfigError(f"--false-alarm-rate is a fraction in (0, 1), e.g. 0.05; got {args.false_alarm_rate}")
+        out = write_report(
+            args.run_dir, args.out, scorer=args.scorer, percentile=1.0 - rate, embedding_map=not args.no_embedding_map
+        )
+        print(f"report -> {out}")

@@ -1,0 +1,126 @@
+"""The HTML report of a run: valid HTML, every section, embedded PNGs, the results table, escaped strings."""
+
+from __future__ import annotations
+
+import base64
+import csv
+import shutil
+import warnings
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from soundsentry import stages
+from soundsentry.cli import main
+from soundsentry.deploy.report import write_report
+from soundsentry.errors import DataError
+
+VOID = {"meta", "img", "br", "hr", "link", "input"}
+
+
+class _Checker(HTMLParser):
+    """Collects ids, images and table cells, and checks that every element is closed in order."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.ids: list[str] = []
+        self.images: list[dict[str, str]] = []
+        self.cells: list[str] = []
+        self._in_cell = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        attributes = dict(attrs)
+        if "id" in attributes:
+            self.ids.append(attributes["id"])
+        if tag == "img":
+            self.images.append(attributes)
+        if tag not in VOID:
+            self.stack.append(tag)
+        self._in_cell = tag in ("td", "th")
+        if self._in_cell:
+            self.cells.append("")
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack.pop() != tag:
+            self.errors.append(f"unexpected </{tag}>")
+        self._in_cell = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_cell:
+            self.cells[-1] += data
+
+
+@pytest.fixture(scope="module")
+def run_dir(tiny_data: Path, tiny_overrides: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run = tmp_path_factory.mktemp("report_run")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        stages.run("s1_arcface_mfn_demo", tiny_data, run, [*tiny_overrides, "train.epochs=1", "train.mode=all"])
+    return run
+
+
+def _parse(path: Path) -> _Checker:
+    checker = _Checker()
+    checker.feed(path.read_text(encoding="utf-8"))
+    checker.close()
+    assert checker.errors == [] and checker.stack == []
+    return checker
+
+
+def test_report_has_every_section_with_embedded_images(run_dir: Path, tmp_path: Path) -> None:
+    out = write_report(run_dir, tmp_path / "report.html")
+    page = _parse(out)
+    assert page.ids == ["results", "roc", "histograms", "embedding-map", "config", "train-summary"]
+    alts = [img["alt"] for img in page.images]
+    types = ["fan", "motor", "slider", "valve"]
+    assert alts == [f"ROC curves of {t}" for t in types] + [f"score histograms of {t}" for t in types] + [
+        "embedding map of all"
+    ]
+    for img in page.images:
+        prefix = "data:image/png;base64,"
+        assert img["src"].startswith(prefix)
+        assert base64.b64decode(img["src"][len(prefix) :])[:8] == b"\x89PNG\r\n\x1a\n"
+    # the results table: every row of results.csv, metrics as percentages
+    with open(next((run_dir / "results").glob("*/results.csv")), newline="") as f:
+        rows = list(csv.reader(f))
+    assert page.cells[: len(rows[0])] == rows[0]
+    assert len(page.cells) == len(rows) * len(rows[0])
+    first = dict(zip(rows[0], rows[1], strict=True))
+    shown = dict(zip(rows[0], page.cells[len(rows[0]) : 2 * len(rows[0])], strict=True))
+    assert float(shown["pAUC"]) == pytest.approx(100 * float(first["pAUC"]), abs=0.005)
+    text = out.read_text()
+    assert (run_dir / "config.yaml").read_text().splitlines()[0].strip() in text
+
+
+def _no_drawing(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Skip matplotlib's rendering (seconds per figure on a busy CPU) where a test is about something else."""
+    from soundsentry.deploy import report
+
+    monkeypatch.setattr(report, "_png", lambda fig: report._img(b"\x89PNG\r\n\x1a\n", fig.get_label()))
+
+
+def test_strings_from_the_run_are_escaped(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_drawing(monkeypatch)
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    source = next((run / "results").glob("*/results.csv"))
+    evil = run / "results" / "<script>alert(1)&"
+    evil.mkdir()
+    shutil.copy(source, evil / "results.csv")
+    out = write_report(run, tmp_path / "r.html", embedding_map=False)
+    text = out.read_text()
+    assert "<script>" not in text and "&lt;script&gt;alert(1)&amp;" in text
+    page = _parse(out)
+    assert "embedding-map" not in page.ids
+
+
+def test_cli_report_and_errors(run_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _no_drawing(monkeypatch)
+    assert main(["report", str(run_dir), "-o", str(tmp_path / "r.html"), "--no-embedding-map"]) == 0
+    assert (tmp_path / "r.html").stat().st_size > 0
+    assert main(["report", str(tmp_path), "-o", str(tmp_path / "x.html")]) == 2
+    with pytest.raises(DataError, match="not a run folder"):
+        write_report(tmp_path, tmp_path / "x.html")
