@@ -18,7 +18,6 @@ from soundsentry.deploy.detector import ClipScore, Detector, normalise_section, 
 from soundsentry.errors import DataError, SoundSentryError
 from soundsentry.io import atomic_write_text
 
-
 #: Split folders of the DCASE layouts: scoring ``DATA/<type>/<split>`` takes the machine type from ``<type>``.
 SPLIT_FOLDERS = frozenset({"train", "test", "source_test", "target_test", "supplemental"})
 
