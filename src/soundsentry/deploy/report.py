@@ -128,13 +128,31 @@ def _histogram_figure(machine_type: str, clips: list[Clip], scores: dict[str, fl
             [scores[c.path] for c in clips if c.split is Split.TRAIN and c.section == section and c.path in scores]
         )
         train = train[np.isfinite(train)]
+        threshold = None
         if train.size >= 2:
             try:
                 threshold = fit_gamma_threshold(train, percentile)
-                ax.axvline(threshold, color="k", ls="--", lw=1, label=f"gamma {percentile:g}")
             except DataError:
                 pass  # degenerate training scores: no threshold line
-        ax.set(title=f"section {section}, {domain}", xlabel="anomaly score")
+        if threshold is not None:
+            lo, hi = (min(finite), max(finite)) if finite else (threshold, threshold)
+            span = max(hi - lo, 1e-12)
+            if lo - span <= threshold <= hi + span:
+                ax.axvline(threshold, color="k", ls="--", lw=1, label=f"gamma {percentile:g}")
+            else:  # far off this panel's scores (e.g. one threshold for two domains' score scales): say so
+                ax.set_xlim(lo - 0.05 * span, hi + 0.05 * span)
+                side = "right" if threshold > hi else "left"
+                ax.text(
+                    0.98 if side == "right" else 0.02,
+                    0.5,
+                    f"threshold {threshold:.3g} off scale",
+                    transform=ax.transAxes,
+                    ha=side,
+                    va="center",
+                    fontsize=6,
+                    rotation=90,
+                )
+        ax.set(title=f"{machine_type} {section}, {domain}", xlabel="anomaly score")
         ax.title.set_fontsize(9)
         ax.legend(fontsize=6)
     fig.subplots_adjust(left=0.06, right=0.98, bottom=0.17, top=0.88, wspace=0.3)
