@@ -74,10 +74,11 @@ def export_onnx_fp16(model: nn.Module, example: torch.Tensor, path: str | os.Pat
 
 
 def verify_onnx(model: nn.Module, path: str | os.PathLike[str], x: torch.Tensor, atol: float = 1e-2) -> float:
-    """Largest absolute difference between ONNX Runtime's and PyTorch's outputs on ``x``; over ``atol`` raises.
+    """Largest absolute difference between ONNX Runtime's and PyTorch's outputs on ``x``.
 
     The PyTorch reference runs with its weights rounded to float16 as well, so the comparison checks the export,
-    not the rounding; ``atol`` absorbs float32 arithmetic differences.
+    not the rounding. The exporter folds batch norms into the convolutions before the weights are rounded, so the
+    two round different numbers: the check is relative, ``diff / max(1, max |logit|)`` over ``atol`` raises.
     """
     try:
         import onnxruntime as ort
@@ -89,8 +90,12 @@ def verify_onnx(model: nn.Module, path: str | os.PathLike[str], x: torch.Tensor,
     with torch.no_grad():
         want = ref_model(x).numpy()
     diff = float(np.max(np.abs(got - want)))
-    if diff > atol:
-        raise ConfigError(f"{path}: ONNX output differs from PyTorch by {diff:.3g} (> {atol}); the export is broken")
+    scale = max(1.0, float(np.max(np.abs(want))))
+    if diff / scale > atol:
+        raise ConfigError(
+            f"{path}: ONNX output differs from PyTorch by {diff:.3g} ({diff / scale:.3g} of the largest logit "
+            f"{scale:.3g}, > {atol}); the export is broken"
+        )
     return diff
 
 
