@@ -67,3 +67,24 @@ def write_tiny_dcase2022_tree(root: Path, *, seconds: float = 0.5, sample_rate: 
 def tiny_dcase2022(tmp_path: Path) -> Path:
     """Path of a freshly written tiny DCASE 2022-layout data set."""
     return write_tiny_dcase2022_tree(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """4 types x 2 sections, 5 training clips per section (4 source + 1 target), 0.5 s at 16 kHz."""
+    from soundsentry.data.synth import generate
+
+    root = tmp_path_factory.mktemp("tiny_data")
+    generate(root, scale=0.1, seconds=0.5)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_manifest(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The manifest of :func:`tiny_data`."""
+    from soundsentry.data.layouts import parse_dataset
+    from soundsentry.data.manifest import write_manifest
+
+    path = tmp_path_factory.mktemp("tiny_manifest") / "manifest.jsonl"
+    write_manifest(parse_dataset(tiny_data).clips, path)
+    return path

@@ -35,11 +35,13 @@ RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 MODES = ("per_machine_type", "all")
 CLASS_LABELS = ("section", "section_domain", "attributes")  # see soundsentry.training.data.class_key
 PRECISIONS = ("32", "16-mixed", "bf16-mixed", "64")
-OPTIMIZERS = ("sgd", "adam", "adamw", "adamp")
+OPTIMIZERS = ("sgd", "adam", "adamw", "adamp", "lars")
 SCHEDULERS = ("cosine_warm_restarts", "none")
 SCHEDULER_INTERVALS = ("epoch", "step")
 STANDARDIZE = ("per_bin", "global", "none")
 LENGTH_POLICIES = ("crop", "pad", "tile", "none")
+CHUNK_TAILS = ("drop", "pad", "context")
+REDUCTIONS = ("sum", "mean")
 
 
 class _Loader(yaml.SafeLoader):
@@ -79,7 +81,9 @@ class FeatureConfig:
         length_policy: how a short clip reaches ``clip_seconds``: ``crop`` (refuse), ``pad``, ``tile``, ``none``.
         chunk_width: frames per chunk (the network input's T).
         chunk_hop: frames between chunk starts; ``None`` = ``chunk_width`` (non-overlapping).
-        chunk_tail: frames after the last whole chunk: ``drop`` or ``pad`` (one more, padded chunk).
+        chunk_tail: frames after the last whole chunk: ``drop`` or ``pad`` (one more, padded chunk); ``context``
+            cuts S2's context windows instead (``chunk_width`` = P, ``chunk_hop`` = L, ``ceil((T - P) / L)``
+            windows per clip, see :func:`~soundsentry.frontends.context_windows`), for training and extraction.
         fold: fold the frequency axis into this many channels (S1 network 2: 4) after the front-end.
         standardize: ``per_bin`` (mean and std per channel and frequency bin), ``global`` or ``none``; fitted on
             the training split only and saved with the model.
@@ -119,6 +123,41 @@ class FinetuneConfig:
 
 
 @dataclass
+class PretrainConfig:
+    """S2's self-supervised pre-training of the encoder (VICReg with mixup), run before the supervised training.
+
+    Every training chunk of the unit (source and target, all sections) is ``X`` once per epoch, paired with a
+    random other chunk ``X'`` of the unit and a ratio ``lambda ~ Beta(mixup_alpha, mixup_alpha)`` per pair; the loss
+    is eq. 5 of :mod:`soundsentry.ssl.vicreg` on the expander outputs. The schedule is a linear warm-up over
+    ``warmup_epochs`` then a cosine decay to ``end_lr``, stepped per batch.
+
+    Attributes:
+        epochs: pre-training epochs.
+        warmup_epochs: epochs of linear warm-up from 0 to the optimiser's ``lr``.
+        end_lr: learning rate at the end of the cosine decay.
+        batch_size: pairs per batch.
+        optimizer: ``{name: lars, lr, weight_decay, momentum, trust_coefficient}`` (or any ``train.optimizer`` name).
+        expander_dim, expander_layers: width and depth of the FC + BN + ReLU expander.
+        gamma, mu, nu: weights of the mixup invariance, variance and covariance terms.
+        reduction: eq. 1 over the features: ``sum`` (as written) or ``mean`` (VICReg's code).
+        mixup_alpha: the Beta parameter of the mixup ratio.
+    """
+
+    epochs: int = 100
+    warmup_epochs: int = 10
+    end_lr: float = 0.002
+    batch_size: int = 1024
+    optimizer: ComponentSpec = field(default_factory=lambda: ComponentSpec("lars", {"lr": 0.8, "weight_decay": 1.0e-4}))
+    expander_dim: int = 1280
+    expander_layers: int = 3
+    gamma: float = 25.0
+    mu: float = 25.0
+    nu: float = 1.0
+    reduction: str = "mean"
+    mixup_alpha: float = 0.5
+
+
+@dataclass
 class TrainConfig:
     """How the embedding network is trained; ``precision`` / ``accelerator`` / ``devices`` / ``strategy`` /
     ``deterministic`` go to the Lightning ``Trainer`` unchanged (so AMP and DDP need no code change).
@@ -146,7 +185,17 @@ class TrainConfig:
         mixup: train on mixed pairs: each batch element is ``lam * a + (1 - lam) * b`` of two training chunks
             with ``lam ~ U(0, 1)``, its target the same mix of their one-hot labels (the head's soft-target loss:
             KL divergence for the AdaCos heads). Validation chunks are never mixed.
+        mixup_alpha: draw the mixup ratio from ``Beta(mixup_alpha, mixup_alpha)`` instead of ``U(0, 1)`` (S2: 0.5).
+        geometric_weight: S2's fine-tuning: with ``mixup``, add this weight times eq. 1 of
+            :mod:`soundsentry.ssl.vicreg` on the encoder outputs of ``X``, ``X'`` and their mix to the KL loss (three
+            forward passes per batch); needs the ``section_classifier`` head. 0 (default) is the plain mixup.
+        geometric_reduction: eq. 1 over the features: ``sum`` (as written) or ``mean`` (VICReg's code).
         finetune: two-step source -> target training (:class:`FinetuneConfig`); ``None`` trains once on all clips.
+        pretrain: self-supervised pre-training of the encoder before this training (:class:`PretrainConfig`, S2);
+            ``None`` starts from random weights (or from ``init_from``).
+        init_from: a run folder whose encoder (standardiser + backbone) of the same unit starts this training:
+            its ``models/<unit>/pretrain/model.pt`` if there is one, else its ``models/<unit>/model.pt``.
+            Replaces ``pretrain`` when both are set.
     """
 
     mode: str = "per_machine_type"
@@ -168,7 +217,12 @@ class TrainConfig:
     checkpoint_every: int = 1
     progress_bar: bool = True
     mixup: bool = False
+    mixup_alpha: float | None = None
+    geometric_weight: float = 0.0
+    geometric_reduction: str = "mean"
     finetune: FinetuneConfig | None = None
+    pretrain: PretrainConfig | None = None
+    init_from: str | None = None
 
 
 @dataclass
@@ -248,7 +302,17 @@ def _section(cls: type, value: Any, where: str, source: str) -> Any:
     }
     if cls is TrainConfig and kwargs.get("finetune") is not None:
         kwargs["finetune"] = _finetune(kwargs["finetune"], f"{where}.finetune", source)
+    if cls is TrainConfig and kwargs.get("pretrain") is not None:
+        kwargs["pretrain"] = _subsection(PretrainConfig, kwargs["pretrain"], f"{where}.pretrain", source)
     return cls(**kwargs)
+
+
+def _subsection(cls: type, value: Any, where: str, source: str) -> Any:
+    if isinstance(value, cls):
+        return value
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: {where} must be a mapping or null, got {value!r}")
+    return _section(cls, value, where, source)
 
 
 def _finetune(value: Any, where: str, source: str) -> FinetuneConfig:
@@ -343,7 +407,7 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
     _choice(source, "features.length_policy", f.length_policy, LENGTH_POLICIES)
     _positive_int(source, "features.chunk_width", f.chunk_width)
     _positive_int(source, "features.chunk_hop", f.chunk_hop, allow_none=True)
-    _choice(source, "features.chunk_tail", f.chunk_tail, ("drop", "pad"))
+    _choice(source, "features.chunk_tail", f.chunk_tail, CHUNK_TAILS)
     _positive_int(source, "features.fold", f.fold)
     _choice(source, "features.standardize", f.standardize, STANDARDIZE)
     _positive_int(source, "features.batch_clips", f.batch_clips)
@@ -381,6 +445,7 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
         raise ConfigError(f"{source}: train.optimizer needs a learning rate, e.g. {{name: sgd, lr: 0.05}}")
     if not isinstance(t.mixup, bool):
         raise ConfigError(f"{source}: train.mixup must be true or false, got {t.mixup!r}")
+    _validate_s2_train(recipe, source)
     if t.finetune is not None:
         ft = t.finetune
         _positive_int(source, "train.finetune.steps", ft.steps)
@@ -405,6 +470,54 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
             create_scorer(spec)
         except ConfigError as err:
             raise ConfigError(f"{source}: score.scorers: {err}") from None
+
+
+def _positive_number(source: str, where: str, value: Any, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise ConfigError(f"{source}: {where} must be {kind} number, got {value!r}")
+
+
+def _validate_s2_train(recipe: Recipe, source: str) -> None:
+    """Mixup ratio, the geometric term, pre-training and ``init_from`` (S2's additions to ``train``)."""
+    t = recipe.train
+    if t.mixup_alpha is not None:
+        _positive_number(source, "train.mixup_alpha", t.mixup_alpha)
+    _positive_number(source, "train.geometric_weight", t.geometric_weight, allow_zero=True)
+    _choice(source, "train.geometric_reduction", t.geometric_reduction, REDUCTIONS)
+    if t.geometric_weight > 0:
+        if not t.mixup:
+            raise ConfigError(f"{source}: train.geometric_weight > 0 needs train.mixup=true (eq. 1 compares the mix)")
+        if recipe.head.name != "section_classifier":
+            raise ConfigError(
+                f"{source}: train.geometric_weight > 0 needs head section_classifier (S2's 320-128-C classifier "
+                f"with a KL loss), got head {recipe.head.name!r}; set train.geometric_weight=0"
+            )
+        if t.finetune is not None:
+            raise ConfigError(f"{source}: train.geometric_weight and train.finetune cannot be combined; drop one")
+    if t.init_from is not None and (not isinstance(t.init_from, str) or not t.init_from):
+        raise ConfigError(f"{source}: train.init_from must be a run folder path or null, got {t.init_from!r}")
+    p = t.pretrain
+    if p is None:
+        return
+    for key in ("epochs", "batch_size", "expander_dim", "expander_layers"):
+        _positive_int(source, f"train.pretrain.{key}", getattr(p, key))
+    if not isinstance(p.warmup_epochs, int) or isinstance(p.warmup_epochs, bool) or p.warmup_epochs < 0:
+        raise ConfigError(
+            f"{source}: train.pretrain.warmup_epochs must be a non-negative integer, got {p.warmup_epochs!r}"
+        )
+    if p.warmup_epochs > p.epochs:
+        raise ConfigError(
+            f"{source}: train.pretrain.warmup_epochs ({p.warmup_epochs}) exceeds train.pretrain.epochs ({p.epochs})"
+        )
+    for key in ("gamma", "mu", "nu", "end_lr"):
+        _positive_number(source, f"train.pretrain.{key}", getattr(p, key), allow_zero=True)
+    _positive_number(source, "train.pretrain.mixup_alpha", p.mixup_alpha)
+    _choice(source, "train.pretrain.reduction", p.reduction, REDUCTIONS)
+    _choice(source, "train.pretrain.optimizer.name", p.optimizer.name, OPTIMIZERS)
+    if "lr" not in p.optimizer.kwargs:
+        raise ConfigError(f"{source}: train.pretrain.optimizer needs a learning rate, e.g. {{name: lars, lr: 0.8}}")
 
 
 # --- files and overrides ---------------------------------------------------------------------------------------

@@ -1,9 +1,8 @@
-"""Fixtures for the training tests: a tiny generated data set and a tiny S1-like recipe."""
+"""Fixtures for the training tests: a tiny S1-like recipe (the tiny data set is in tests/conftest.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
 import pytest
 
@@ -41,23 +40,3 @@ def tiny_recipe() -> Callable[..., Recipe]:
         return load_recipe("s1_arcface_mfn_demo", [*TINY_OVERRIDES, *extra])
 
     return make
-
-
-@pytest.fixture(scope="session")
-def tiny_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """4 types x 2 sections, 5 training clips per section, 0.5 s at 16 kHz."""
-    from soundsentry.data.synth import generate
-
-    root = tmp_path_factory.mktemp("tiny_data")
-    generate(root, scale=0.1, seconds=0.5)
-    return root
-
-
-@pytest.fixture(scope="session")
-def tiny_manifest(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from soundsentry.data.layouts import parse_dataset
-    from soundsentry.data.manifest import write_manifest
-
-    path = tmp_path_factory.mktemp("tiny_manifest") / "manifest.jsonl"
-    write_manifest(parse_dataset(tiny_data).clips, path)
-    return path

@@ -11,6 +11,7 @@ file is written atomically.
 from __future__ import annotations
 
 import base64
+import contextlib
 import csv
 import html
 import io
@@ -130,10 +131,8 @@ def _histogram_figure(machine_type: str, clips: list[Clip], scores: dict[str, fl
         train = train[np.isfinite(train)]
         threshold = None
         if train.size >= 2:
-            try:
+            with contextlib.suppress(DataError):  # degenerate training scores: no threshold line
                 threshold = fit_gamma_threshold(train, percentile)
-            except DataError:
-                pass  # degenerate training scores: no threshold line
         if threshold is not None:
             lo, hi = (min(finite), max(finite)) if finite else (threshold, threshold)
             span = max(hi - lo, 1e-12)

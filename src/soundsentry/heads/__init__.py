@@ -1,4 +1,4 @@
-"""Classification heads used to train embeddings: the margin-softmax family.
+"""Classification heads used to train embeddings: the margin-softmax family, and S2's section classifier.
 
 ``head(emb: (B, D), target) -> loss``; ``head.logits(emb)`` for softmax scoring. Importing this package registers
 every head in :data:`soundsentry.registry.HEADS`.
@@ -6,6 +6,7 @@ every head in :data:`soundsentry.registry.HEADS`.
 
 from soundsentry.heads.adacos import AdaCos, adacos, subcluster_adacos
 from soundsentry.heads.margin import ArcFace, CosFace, FocalLoss, MarginHead, SoftmaxHead, mixup_batch
+from soundsentry.heads.section import SectionClassifierHead
 
 __all__ = [
     "AdaCos",
@@ -13,6 +14,7 @@ __all__ = [
     "CosFace",
     "FocalLoss",
     "MarginHead",
+    "SectionClassifierHead",
     "SoftmaxHead",
     "adacos",
     "mixup_batch",

@@ -137,16 +137,18 @@ class PairSampler(Sampler[tuple[int, int, float]]):
     """Mixup pairs ``(a, b, lam)``: every index of ``first`` once per epoch, each with a random partner from
     ``second`` and a mixing ratio ``lam ~ U(0, 1)`` (S3 sec. 2.4: "uniform distribution for sampling mixing ratio").
 
-    S3's step 1 draws both from the source chunks, step 2 ``a`` from the source and ``b`` from the target chunks.
-    Like :class:`EpochShuffleSampler`, the draws depend only on (seed, epoch), so a resumed run repeats them.
+    S3's step 1 draws both from the source chunks, step 2 ``a`` from the source and ``b`` from the target chunks;
+    S2 draws both from every chunk of the unit with ``lam ~ Beta(0.5, 0.5)``. Like :class:`EpochShuffleSampler`,
+    the draws depend only on (seed, epoch), so a resumed run repeats them.
 
     Args:
         first: indices (into the dataset) of the first element of each pair.
         second: indices the partner is drawn from (uniformly, with replacement).
         seed: base seed.
+        alpha: draw ``lam ~ Beta(alpha, alpha)`` instead of ``U(0, 1)``.
     """
 
-    def __init__(self, first: Sequence[int], second: Sequence[int], seed: int) -> None:
+    def __init__(self, first: Sequence[int], second: Sequence[int], seed: int, alpha: float | None = None) -> None:
         if len(first) == 0 or len(second) == 0:
             raise DataError(
                 f"mixup needs chunks on both sides of a pair, got {len(first)} and {len(second)}; "
@@ -155,6 +157,7 @@ class PairSampler(Sampler[tuple[int, int, float]]):
         self.first = torch.as_tensor(list(first), dtype=torch.long)
         self.second = torch.as_tensor(list(second), dtype=torch.long)
         self.seed = seed
+        self.alpha = alpha
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
@@ -164,8 +167,12 @@ class PairSampler(Sampler[tuple[int, int, float]]):
         g = torch.Generator().manual_seed(self.seed * 100_003 + self.epoch)
         order = self.first[torch.randperm(len(self.first), generator=g)]
         partners = self.second[torch.randint(len(self.second), (len(order),), generator=g)]
-        lam = torch.rand(len(order), generator=g, dtype=torch.float64)
-        return iter(zip(order.tolist(), partners.tolist(), lam.tolist(), strict=True))
+        if self.alpha is None:
+            lam = torch.rand(len(order), generator=g, dtype=torch.float64).tolist()
+        else:
+            rng = np.random.default_rng([self.seed, self.epoch])
+            lam = rng.beta(self.alpha, self.alpha, size=len(order)).tolist()
+        return iter(zip(order.tolist(), partners.tolist(), lam, strict=True))
 
     def __len__(self) -> int:
         return len(self.first)
@@ -197,3 +204,31 @@ class MixupDataset(torch.utils.data.Dataset):
         y[self.labels[a]] += lam
         y[self.labels[b]] += 1.0 - lam
         return x.to(self.chunks.dtype), y
+
+
+class PairDataset(torch.utils.data.Dataset):
+    """Indexed by ``(a, b, lam)``: the unmixed pair ``(x_a, x_b, onehot(y_a), onehot(y_b), lam)``.
+
+    S2 needs both samples and the ratio, not only their mix: pre-training encodes ``X``, ``X'`` and
+    ``X_lambda`` (eq. 1 compares them), and fine-tuning adds eq. 1 on the encoder outputs to the KL loss.
+
+    Args:
+        chunks: (M, C, F, W) cached chunks.
+        labels: (M,) class indices.
+        num_classes: length of the one-hot labels.
+    """
+
+    def __init__(self, chunks: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
+        if len(chunks) != len(labels):
+            raise DataError(f"{len(chunks)} chunks but {len(labels)} labels")
+        self.chunks = chunks
+        self.labels = labels
+        self.num_classes = num_classes
+
+    def __len__(self) -> int:
+        return len(self.chunks)
+
+    def __getitem__(self, item: tuple[int, int, float]) -> tuple[torch.Tensor, ...]:
+        a, b, lam = item
+        eye = torch.eye(self.num_classes, dtype=torch.float32)
+        return self.chunks[a], self.chunks[b], eye[self.labels[a]], eye[self.labels[b]], torch.tensor(float(lam))

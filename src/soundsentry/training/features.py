@@ -23,7 +23,8 @@ from soundsentry.types import Clip
 
 
 class FeaturePipeline(nn.Module):
-    """Waveforms ``(B, N)`` -> chunks ``(B, n, C, F, W)``: front-end, optional frequency fold, time chunks."""
+    """Waveforms ``(B, N)`` -> chunks ``(B, n, C, F, W)``: front-end, optional frequency fold, time chunks (or S2's
+    context windows with ``features.chunk_tail: context``)."""
 
     def __init__(self, frontend: nn.Module, features: FeatureConfig) -> None:
         super().__init__()
@@ -35,11 +36,13 @@ class FeaturePipeline(nn.Module):
 
     @torch.no_grad()
     def forward(self, wave: Tensor) -> Tensor:
-        from soundsentry.frontends import chunk_frames, fold_frequency
+        from soundsentry.frontends import chunk_frames, context_windows, fold_frequency
 
         x = self.frontend(wave)
         if self.fold > 1:
             x = fold_frequency(x, self.fold)
+        if self.chunk_tail == "context":  # S2: ceil((T - P) / L) windows of P frames, shifted by L
+            return context_windows(x, self.chunk_width, self.chunk_hop or self.chunk_width).contiguous()
         return chunk_frames(x, self.chunk_width, self.chunk_hop, tail=self.chunk_tail).contiguous()
 
 

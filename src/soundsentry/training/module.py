@@ -37,10 +37,19 @@ class EmbeddingModel(nn.Module):
 
 def build_optimizer(params: Any, spec: ComponentSpec) -> torch.optim.Optimizer:
     """``sgd`` / ``adam`` / ``adamw`` from ``torch.optim``, ``adamp`` (Heo et al., ICLR 2021) from
-    ``pytorch_optimizer``, with the spec's keyword arguments."""
+    ``pytorch_optimizer``, ``lars`` (S2, :func:`~soundsentry.ssl.optim.build_lars`), with the spec's keyword
+    arguments."""
     from pytorch_optimizer import AdamP
 
-    classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "adamp": AdamP}
+    from soundsentry.ssl.optim import build_lars
+
+    classes = {
+        "sgd": torch.optim.SGD,
+        "adam": torch.optim.Adam,
+        "adamw": torch.optim.AdamW,
+        "adamp": AdamP,
+        "lars": build_lars,
+    }
     if spec.name not in classes:
         raise ConfigError(f"unknown optimizer {spec.name!r}; valid: {', '.join(classes)}")
     try:
@@ -156,3 +165,49 @@ class MarginClassifierModule(pl.LightningModule):
         per = self.batches_per_epoch if interval == "step" else 1
         scheduler = torch.optim.lr_scheduler.CosineAnnealingWarmRestarts(optimizer, T_0=T_0 * per, **kwargs)
         return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": interval}}
+
+
+class PairMixupModule(MarginClassifierModule):
+    """S2's fine-tuning (section 2.4): KL to the mixed section labels plus eq. 1 on the encoder outputs.
+
+    Training batches are unmixed pairs ``(x_a, x_b, t_a, t_b, lam)`` (:class:`~soundsentry.training.data.
+    PairDataset`); each step is :func:`~soundsentry.ssl.vicreg.finetune_step` (three encoder passes: ``X``, ``X'``
+    and their mix; the classifier sees the mix). Validation batches are plain ``(x, y)`` chunks, scored by the
+    head's loss as in :class:`MarginClassifierModule`. Logs ``train_kl`` and ``train_geometric`` besides
+    ``train_loss`` / ``train_acc`` (the dominant class of the mix).
+
+    Args:
+        model, head, train, batches_per_epoch: as :class:`MarginClassifierModule`; ``head`` must be the
+            ``section_classifier`` head (its ``classifier`` gives the logits).
+    """
+
+    def __init__(self, model: EmbeddingModel, head: nn.Module, train: TrainConfig, batches_per_epoch: int) -> None:
+        super().__init__(model, head, train, batches_per_epoch)
+        if not hasattr(head, "classifier"):
+            raise ConfigError("train.geometric_weight > 0 needs the section_classifier head")
+
+    def training_step(self, batch: tuple[Tensor, ...], batch_idx: int) -> Tensor:
+        from soundsentry.ssl.vicreg import finetune_step
+
+        xa, xb, ta, tb, lam = batch
+        t = self.train_config
+        out = finetune_step(
+            self.model,
+            self.head.classifier,
+            xa,
+            xb,
+            ta,
+            tb,
+            lam=lam.to(xa.dtype),
+            geometric_weight=t.geometric_weight,
+            reduction=t.geometric_reduction,
+        )
+        with torch.no_grad():
+            dominant = torch.where(lam[:, None] >= 0.5, ta, tb).argmax(dim=1)
+            acc = (out["logits"].argmax(dim=1) == dominant).float().mean()
+        n = len(xa)
+        self.log("train_loss", out["loss"], on_step=True, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+        for key in ("kl", "geometric"):
+            self.log(f"train_{key}", out[key], on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
+        self.log("train_acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=n, sync_dist=True)
+        return out["loss"]

@@ -8,6 +8,8 @@ Layout of a unit's folder ``run_dir/models/<unit>/``::
     model.pt       the selected weights for extraction: standardiser + backbone state, class map, recipe
     step1/         two-step recipes (``train.finetune``, S3) only: step 1's last.ckpt, best.ckpt, logs and model.pt;
                    the files above are then step 2's (source + target fine-tuning, ``finetune.steps`` iterations)
+    pretrain/      recipes with ``train.pretrain`` (S2) only: the self-supervised pre-training's last.ckpt, logs and
+                   model.pt (see :mod:`soundsentry.training.pretrain`); the files above are then the fine-tuning's
 
 Reproducibility: model initialisation is seeded per unit, the held-out split and the per-epoch shuffle depend only
 on the seed, so a unit resumed from ``last.ckpt`` after an interrupt at an epoch boundary reproduces the
@@ -34,6 +36,7 @@ from soundsentry.training.data import (
     ChunkDataset,
     EpochShuffleSampler,
     MixupDataset,
+    PairDataset,
     PairSampler,
     class_key,
     class_map,
@@ -47,7 +50,7 @@ from soundsentry.training.features import (
     chunk_shape,
     compute_chunks,
 )
-from soundsentry.training.module import EmbeddingModel, MarginClassifierModule
+from soundsentry.training.module import EmbeddingModel, MarginClassifierModule, PairMixupModule
 from soundsentry.types import Clip, Domain
 
 MODEL_FILE = "model.pt"
@@ -111,36 +114,47 @@ def _train_loader(
     """Training batches over the chunks of the boolean mask ``first`` (and ``second``, the partners of mixup).
 
     Without mixup the batches shuffle the chunks of ``first | second``; with ``train.mixup`` every chunk of
-    ``first`` is mixed with a random chunk of ``second`` (of ``first`` when ``second`` is None).
+    ``first`` is mixed with a random chunk of ``second`` (of ``first`` when ``second`` is None); with
+    ``train.geometric_weight`` too (S2) the pairs come unmixed (:class:`PairDataset`).
     """
     t = recipe.train
     dataset: torch.utils.data.Dataset
     sampler: torch.utils.data.Sampler
     if t.mixup:
         partners = first if second is None else second
-        dataset = MixupDataset(cache.chunks, chunk_labels, num_classes)
-        sampler = PairSampler(
-            torch.nonzero(first).flatten().tolist(), torch.nonzero(partners).flatten().tolist(), t.seed
-        )
+        pairs = t.geometric_weight > 0
+        dataset = (PairDataset if pairs else MixupDataset)(cache.chunks, chunk_labels, num_classes)
+        sampler = PairSampler(_indices(first), _indices(partners), t.seed, alpha=t.mixup_alpha)
     else:
         mask = first if second is None else first | second
         dataset = ChunkDataset(cache.chunks[mask], chunk_labels[mask])
         sampler = EpochShuffleSampler(len(dataset), t.seed)
+    return _loader(recipe, dataset, sampler, t.batch_size)
+
+
+def _indices(mask: torch.Tensor) -> list[int]:
+    return torch.nonzero(mask).flatten().tolist()
+
+
+def _loader(
+    recipe: Recipe, dataset: torch.utils.data.Dataset, sampler: torch.utils.data.Sampler, batch_size: int
+) -> DataLoader:
     n = len(sampler)  # type: ignore[arg-type]
     if n < 2:
         raise DataError(f"only {n} training chunk(s); batch norm needs at least 2 per batch")
+    workers = recipe.train.num_workers
     # A final batch of one chunk would break batch norm; it is reshuffled into the next epoch instead.
     return DataLoader(
         dataset,
-        batch_size=t.batch_size,
+        batch_size=batch_size,
         sampler=sampler,
-        num_workers=t.num_workers,
-        drop_last=n % t.batch_size == 1,
-        persistent_workers=t.num_workers > 0,
+        num_workers=workers,
+        drop_last=n % batch_size == 1,
+        persistent_workers=workers > 0,
     )
 
 
-def _trainer(recipe: Recipe, out_dir: Path, has_val: bool, max_steps: int = -1) -> Any:
+def _trainer(recipe: Recipe, out_dir: Path, has_val: bool, max_steps: int = -1, epochs: int | None = None) -> Any:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
@@ -168,11 +182,11 @@ def _trainer(recipe: Recipe, out_dir: Path, has_val: bool, max_steps: int = -1) 
             enable_version_counter=False,
         )
         callbacks.append(best)
-    if t.scheduler.name != "none":
+    if t.scheduler.name != "none" or epochs is not None:  # epochs: S2's pre-training, warm-up + cosine
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     return pl.Trainer(
         # A step budget (S3's step 2: "fine-tuned for 5000 iterations") replaces the epoch count.
-        max_epochs=-1 if max_steps > 0 else t.epochs,
+        max_epochs=-1 if max_steps > 0 else (epochs or t.epochs),
         max_steps=max_steps,
         accelerator=t.accelerator,
         devices=t.devices,
@@ -190,22 +204,24 @@ def _trainer(recipe: Recipe, out_dir: Path, has_val: bool, max_steps: int = -1) 
 
 def _run_step(
     recipe: Recipe,
-    module: MarginClassifierModule,
+    module: Any,
     train_loader: DataLoader,
     val_loader: DataLoader | None,
     out_dir: Path,
     *,
     resume: bool,
     max_steps: int = -1,
+    epochs: int | None = None,
 ) -> tuple[Any, Path]:
     """Fit ``module`` with checkpoints in ``out_dir`` (resuming from its ``last.ckpt``), then load the selected
     weights into it: ``best.ckpt`` when there is one, else ``last.ckpt``; a step budget keeps the final weights.
+    ``epochs`` replaces ``train.epochs`` (S2's pre-training).
 
     Returns:
         (the trainer, the selected checkpoint).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = _trainer(recipe, out_dir, val_loader is not None, max_steps=max_steps)
+    trainer = _trainer(recipe, out_dir, val_loader is not None, max_steps=max_steps, epochs=epochs)
     last = out_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.is_file() else None
     with warnings.catch_warnings():
@@ -222,6 +238,17 @@ def _run_step(
     return trainer, selected
 
 
+def _meta(unit: str, classes: list[str], shape: tuple[int, int, int], recipe: Recipe, checkpoint: str) -> dict:
+    return {
+        "format": MODEL_FORMAT,
+        "unit": unit,
+        "classes": classes,
+        "chunk_shape": list(shape),
+        "recipe": recipe.to_dict(),
+        "checkpoint": checkpoint,
+    }
+
+
 def _save_model(
     path: Path,
     module: MarginClassifierModule,
@@ -232,12 +259,7 @@ def _save_model(
     checkpoint: str,
 ) -> None:
     payload = {
-        "format": MODEL_FORMAT,
-        "unit": unit,
-        "classes": classes,
-        "chunk_shape": list(shape),
-        "recipe": recipe.to_dict(),
-        "checkpoint": checkpoint,
+        **_meta(unit, classes, shape, recipe, checkpoint),
         "state_dict": {k: v.detach().cpu() for k, v in module.model.state_dict().items()},
         "head_state_dict": {k: v.detach().cpu() for k, v in module.head.state_dict().items()},
     }
@@ -256,6 +278,49 @@ def _split(recipe: Recipe, clips: list[Clip]) -> tuple[list[int], list[int]]:
     return [i for i in range(len(clips)) if i not in held], sorted(held)
 
 
+def _init_encoder(
+    recipe: Recipe,
+    unit: str,
+    model: EmbeddingModel,
+    cache: ChunkCache,
+    pool: torch.Tensor,
+    classes: list[str],
+    out_dir: Path,
+    resume: bool,
+) -> bool:
+    """Start ``model`` from ``train.init_from`` or from S2's pre-training on the chunks of the mask ``pool``
+    (every training chunk of the unit, source and target); returns whether either happened.
+
+    A finished pre-training (``out_dir/pretrain/model.pt``) is loaded, not redone, when resuming.
+    """
+    from soundsentry.training.pretrain import PRETRAIN_DIR, VICRegModule, load_init_encoder, save_pretrained
+
+    t = recipe.train
+    shape: tuple[int, int, int] = tuple(cache.chunks.shape[1:])  # type: ignore[assignment]
+    if t.init_from is not None:
+        source = load_init_encoder(recipe, unit, model, shape)
+        print(f"[{unit}] encoder from {source} (train.init_from); no pre-training here")
+        return True
+    if t.pretrain is None:
+        return False
+    done = out_dir / PRETRAIN_DIR / MODEL_FILE
+    if resume and done.is_file():
+        model.load_state_dict(torch.load(done, map_location="cpu", weights_only=False)["state_dict"])
+        print(f"[{unit}] pre-training finished earlier ({done}); continuing with fine-tuning")
+        return True
+    p = t.pretrain
+    labels = torch.zeros(len(cache.chunks), dtype=torch.long)  # pre-training reads no labels
+    dataset = PairDataset(cache.chunks, labels, 1)
+    sampler = PairSampler(_indices(pool), _indices(pool), t.seed, alpha=p.mixup_alpha)
+    loader = _loader(recipe, dataset, sampler, p.batch_size)
+    module = VICRegModule(model, p, batches_per_epoch=len(loader))
+    print(f"[{unit}] self-supervised pre-training: {p.epochs} epochs of {len(loader)} batches")
+    trainer, selected = _run_step(recipe, module, loader, None, done.parent, resume=resume, epochs=p.epochs)
+    if trainer.is_global_zero:
+        save_pretrained(done, module, _meta(unit, classes, shape, recipe, f"{PRETRAIN_DIR}/{selected.name}"))
+    return True
+
+
 def fit_unit(
     recipe: Recipe,
     unit: str,
@@ -267,6 +332,8 @@ def fit_unit(
 ) -> UnitResult:
     """Train the embedding network of one unit on its training ``clips`` and write ``out_dir/model.pt``.
 
+    With ``train.pretrain`` (S2) the encoder is first pre-trained without labels (``out_dir/pretrain/``, skipped
+    on resume once its ``model.pt`` exists); with ``train.init_from`` it starts from another run's encoder instead.
     With ``train.finetune`` (S3) this is two steps: step 1 on source clips only, checkpoints and its own
     ``model.pt`` in ``out_dir/step1/``; step 2 (source + target, only ``finetune.trainable`` updated) with its
     checkpoints in ``out_dir``. A run interrupted in step 2 finds ``step1/model.pt`` and resumes step 2 from
@@ -303,6 +370,8 @@ def fit_unit(
     if recipe.features.standardize != "none":
         model.standardizer.fit(cache.chunks[train_chunk])  # S3 sec. 2.1: statistics of all training data
     head = build_head(recipe.head, model.embed_dim, len(classes))
+    if _init_encoder(recipe, unit, model, cache, train_chunk, classes, out_dir, resume):
+        pl.seed_everything(t.seed + 2, workers=True, verbose=False)  # the same fine-tuning after a resume
     val_loader = None
     if val_clips:
         val_chunk = ~train_chunk
@@ -311,7 +380,8 @@ def fit_unit(
 
     if t.finetune is None:
         loader = _train_loader(recipe, cache, chunk_labels, len(classes), train_chunk, None)
-        module = MarginClassifierModule(model, head, t, batches_per_epoch=len(loader))
+        module_class = PairMixupModule if t.mixup and t.geometric_weight > 0 else MarginClassifierModule
+        module = module_class(model, head, t, batches_per_epoch=len(loader))
         trainer, selected = _run_step(recipe, module, loader, val_loader, out_dir, resume=resume)
         checkpoint = selected.name
     else:
