@@ -43,6 +43,8 @@ from soundsentry.scenes import models as _models  # noqa: F401 - registers the b
 from soundsentry.scenes.augment import WAVE_AUGMENTATIONS
 
 TASK = "scene_classification"
+#: Where the best epoch of a stage is chosen (``train.select_on``).
+SELECT_ON = ("evaluate", "holdout")
 STAGE_KINDS = ("focal", "arcface_head", "arcface_all", "retrain_top")
 SCHEDULES = ("cosine_restarts", "exponential", "constant")
 
@@ -93,6 +95,10 @@ class TrainSettings:
         hidden: width of the classifier top's Dense layer and of the ArcFace embedding (S5: 64).
         budget_bytes: the size limit; a larger model stops the run (DCASE 2021 1A: 128 kB = 131072 bytes).
         device: torch device.
+        select_on: where each stage's best epoch is chosen: ``evaluate`` (the evaluation split, as S5 did; the
+            reported accuracy is then optimistic) or ``holdout`` (a seeded share of the training clips, per
+            scene, kept out of training).
+        holdout_fraction: the share of each scene's training clips held out with ``select_on: holdout``.
     """
 
     batch_size: int = 24
@@ -100,6 +106,8 @@ class TrainSettings:
     hidden: int = 64
     budget_bytes: int = 131_072
     device: str = "cpu"
+    select_on: str = "evaluate"
+    holdout_fraction: float = 0.1
 
 
 @dataclass
@@ -226,6 +234,12 @@ def validate_scene_recipe(recipe: SceneRecipe, source: str = "<recipe>") -> None
         raise ConfigError(f"{source}: the last stage must be 'focal' or 'retrain_top', got {kinds[-1]!r}")
     if kinds[0] != "focal":
         raise ConfigError(f"{source}: the first stage must be 'focal' (S5 pre-trains with it), got {kinds[0]!r}")
+    if recipe.train.select_on not in SELECT_ON:
+        raise ConfigError(
+            f"{source}: train.select_on must be one of {', '.join(SELECT_ON)}, got {recipe.train.select_on!r}"
+        )
+    if not 0.0 < float(recipe.train.holdout_fraction) < 1.0:
+        raise ConfigError(f"{source}: train.holdout_fraction must be in (0, 1), got {recipe.train.holdout_fraction}")
     if recipe.train.batch_size < 1 or recipe.inference.tta_copies < 1:
         raise ConfigError(f"{source}: train.batch_size and inference.tta_copies must be positive")
 

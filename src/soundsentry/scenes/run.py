@@ -50,9 +50,25 @@ def _onnx_available() -> bool:
     return all(importlib.util.find_spec(m) is not None for m in ("onnx", "onnxruntime"))
 
 
-def stage_inputs(data: SceneData, balanced: bool, augment: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Training features and ids of a stage: the balanced subset or all clips, with or without augmented copies."""
+def holdout_indices(y: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Indices of a seeded ``fraction`` of each class's clips (at least one, never all of a class), sorted."""
+    rng = np.random.default_rng([seed, 7919])
+    picked = []
+    for c in np.unique(y):
+        members = np.flatnonzero(y == c)
+        n = min(max(1, round(fraction * members.size)), members.size - 1)
+        picked.extend(rng.permutation(members)[:n].tolist())
+    return np.sort(np.array(picked, dtype=int))
+
+
+def stage_inputs(
+    data: SceneData, balanced: bool, augment: bool, exclude: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Training features and ids of a stage: the balanced subset or all clips, with or without augmented copies,
+    without the clips in ``exclude`` (the held-out selection clips)."""
     idx = data.balanced if balanced else np.arange(len(data.train))
+    if exclude is not None and exclude.size:
+        idx = idx[~np.isin(idx, exclude)]
     copies = data.x_train[:, idx] if augment else data.x_train[:1, idx]
     x = copies.reshape((-1,) + copies.shape[2:])
     y = np.tile(data.y_train[idx], copies.shape[0])
@@ -102,9 +118,18 @@ def run_scene_recipe(
     )
     device = recipe.train.device
     eval_x, eval_y = to_tensor(data.x_eval, device), torch.as_tensor(data.y_eval, device=device)
+    held = None
+    select_x, select_y = eval_x, eval_y
+    if recipe.train.select_on == "holdout":
+        held = holdout_indices(data.y_train, recipe.train.holdout_fraction, recipe.seed)
+        select_x = to_tensor(data.x_train[0, held], device)
+        select_y = torch.as_tensor(data.y_train[held], device=device)
+        log(f"best epochs chosen on {held.size} held-out training clips (train.select_on: holdout)")
+    else:
+        log("best epochs chosen on the evaluation split (train.select_on: evaluate): the accuracy is optimistic")
     stages = []
     for i, stage in enumerate(recipe.stages, start=1):
-        x, y = stage_inputs(data, stage.balanced, stage.augment)
+        x, y = stage_inputs(data, stage.balanced, stage.augment, exclude=held)
         info = run_stage(
             model,
             stage,
@@ -112,8 +137,8 @@ def run_scene_recipe(
             recipe,
             to_tensor(x, device),
             torch.as_tensor(y, device=device),
-            eval_x,
-            eval_y,
+            select_x,
+            select_y,
             run_dir / f"stage{i}_{stage.kind}",
             log,
         )
@@ -139,6 +164,7 @@ def run_scene_recipe(
         "size_bytes": size,
         "budget_bytes": budget,
         "submitted": "tta" if recipe.inference.tta else "no_tta",
+        "selected_on": recipe.train.select_on,
         "stages": stages,
         **{
             mode: {"accuracy": r.accuracy, "log_loss": r.log_loss, "per_device": r.per_device}

@@ -169,7 +169,8 @@ def run_stage(
     Args:
         train_x: (N, C, F, T) training features (originals and augmented copies as the stage asks).
         train_y: (N,) class ids.
-        eval_x, eval_y: evaluation features and ids, for choosing the best epoch.
+        eval_x, eval_y: features and ids the best epoch is chosen on (the evaluation split, or held-out
+            training clips with ``train.select_on: holdout``).
         out_dir: the stage's folder.
     """
     num_classes = model.classifier.num_classes
@@ -216,7 +217,7 @@ def run_stage(
         acc = float((pred == eval_y).float().mean())
         log(
             f"stage {index} ({stage.kind}) epoch {epoch + 1}/{stage.epochs}: loss {total / len(order):.4f}, "
-            f"eval acc {acc:.3f}"
+            f"selection acc {acc:.3f}"
         )
         if acc > best_acc:
             best_acc, best_epoch = acc, epoch
