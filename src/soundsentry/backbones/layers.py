@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from soundsentry.errors import ConfigError
+
 
 def make_divisible(channels: float, divisor: int = 8) -> int:
     """Round a (width-scaled) channel count to the nearest multiple of ``divisor``, never below it.
@@ -16,6 +18,20 @@ def make_divisible(channels: float, divisor: int = 8) -> int:
     if rounded < 0.9 * channels:
         rounded += divisor
     return rounded
+
+
+def strided_size(size: int, stride: int) -> int:
+    """Output length of a 3x3 convolution with padding 1 and this stride."""
+    return (size - 1) // stride + 1
+
+
+def check_fixed_input(x: torch.Tensor, model: str, in_chans: int, input_size: tuple[int, int], what: str) -> None:
+    """Refuse an input that is not (B, in_chans, F, T) with (F, T) == ``input_size`` (one-line ConfigError)."""
+    if x.dim() != 4 or x.shape[1] != in_chans or tuple(x.shape[2:]) != input_size:
+        raise ConfigError(
+            f"{model} expects input (B, {in_chans}, {input_size[0]}, {input_size[1]}), got {tuple(x.shape)}; "
+            f"set in_chans and input_size=(F, T) to match the front-end's {what}"
+        )
 
 
 class ConvBNAct(nn.Sequential):

@@ -29,7 +29,14 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from soundsentry.backbones.layers import ConvBNAct, InvertedResidual, SqueezeExcite, make_divisible
+from soundsentry.backbones.layers import (
+    ConvBNAct,
+    InvertedResidual,
+    SqueezeExcite,
+    check_fixed_input,
+    make_divisible,
+    strided_size,
+)
 from soundsentry.errors import ConfigError
 from soundsentry.registry import register_backbone
 
@@ -48,11 +55,6 @@ NET2_STAGES: tuple[tuple[int, int, int, int], ...] = (
     (4, 256, 1, 2),
     (2, 256, 2, 1),
 )
-
-
-def _strided_size(size: int, stride: int) -> int:
-    # Output length of a 3x3 convolution with padding 1.
-    return (size - 1) // stride + 1
 
 
 class MobileFaceNet(nn.Module):
@@ -94,7 +96,7 @@ class MobileFaceNet(nn.Module):
         if se_reduction is not None:
             layers.append(SqueezeExcite(stem, se_reduction))
         layers.append(ConvBNAct(stem, stem, 3, groups=stem))
-        f, t = (_strided_size(s, 2) for s in self.input_size)
+        f, t = (strided_size(s, 2) for s in self.input_size)
         chans = stem
         for expansion, out, repeats, stride in stages:
             out = make_divisible(out * width)
@@ -102,7 +104,7 @@ class MobileFaceNet(nn.Module):
                 s = stride if i == 0 else 1
                 layers.append(InvertedResidual(chans, out, s, expansion))
                 chans = out
-                f, t = _strided_size(f, s), _strided_size(t, s)
+                f, t = strided_size(f, s), strided_size(t, s)
         layers.append(ConvBNAct(chans, feature_chans, 1))
         self.features = nn.Sequential(*layers)
         self.feature_size = (f, t)
@@ -119,11 +121,7 @@ class MobileFaceNet(nn.Module):
         Returns:
             (B, D) embeddings, D = ``embed_dim``.
         """
-        if x.dim() != 4 or x.shape[1] != self.in_chans or tuple(x.shape[2:]) != self.input_size:
-            raise ConfigError(
-                f"MobileFaceNet expects input (B, {self.in_chans}, {self.input_size[0]}, {self.input_size[1]}), "
-                f"got {tuple(x.shape)}; set in_chans and input_size=(F, T) to match the front-end's chunks"
-            )
+        check_fixed_input(x, "MobileFaceNet", self.in_chans, self.input_size, "chunks")
         return self.embedding(self.gdconv(self.features(x))).flatten(1)
 
 

@@ -39,7 +39,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from soundsentry.backbones.layers import make_divisible
+from soundsentry.backbones.layers import check_fixed_input, make_divisible, strided_size
 from soundsentry.errors import ConfigError
 from soundsentry.registry import register_backbone
 
@@ -93,10 +93,6 @@ class InvertedResidualReLU6(nn.Module):
         return x + out if self.use_shortcut else out
 
 
-def _strided_size(size: int, stride: int) -> int:
-    return (size - 1) // stride + 1  # 3x3 convolution, padding 1
-
-
 class MobileNetV2Encoder(nn.Module):
     """MobileNetV2 trunk with S2's 320-d head (Table 1).
 
@@ -134,14 +130,14 @@ class MobileNetV2Encoder(nn.Module):
 
         chans = make_divisible(32 * width)
         layers: list[nn.Module] = [_conv_bn_relu6(in_chans, chans, 3, stride=2)]
-        f, t = (_strided_size(s, 2) for s in self.input_size)
+        f, t = (strided_size(s, 2) for s in self.input_size)
         for expansion, out, repeats, stride in stages:
             out = make_divisible(out * width)
             for i in range(repeats):
                 s = stride if i == 0 else 1
                 layers.append(InvertedResidualReLU6(chans, out, s, expansion))
                 chans = out
-                f, t = _strided_size(f, s), _strided_size(t, s)
+                f, t = strided_size(f, s), strided_size(t, s)
         layers.append(_conv_bn_relu6(chans, feature_chans, 1))
         self.features = nn.Sequential(*layers)
         self.feature_size = (f, t)
@@ -160,11 +156,7 @@ class MobileNetV2Encoder(nn.Module):
         Returns:
             (B, D) embeddings, D = ``embed_dim``.
         """
-        if x.dim() != 4 or x.shape[1] != self.in_chans or tuple(x.shape[2:]) != self.input_size:
-            raise ConfigError(
-                f"MobileNetV2 expects input (B, {self.in_chans}, {self.input_size[0]}, {self.input_size[1]}), "
-                f"got {tuple(x.shape)}; set in_chans and input_size=(F, T) to match the front-end's windows"
-            )
+        check_fixed_input(x, "MobileNetV2", self.in_chans, self.input_size, "windows")
         return self.embedding(self.pool(self.features(x))).flatten(1)
 
 
