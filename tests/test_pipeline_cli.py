@@ -125,3 +125,13 @@ def test_evaluate_without_training_scores_writes_scores_but_no_decisions(tiny_dc
     pipeline.evaluate(manifest, tmp_path / "s.csv", out_dir=tmp_path / "out", verbose=False)
     names = sorted(p.name for p in (tmp_path / "out" / "official").iterdir())
     assert names == ["anomaly_score_fanny_section_00_test.csv", "anomaly_score_pumpy_section_00_test.csv"]
+
+
+def test_synth_sections_option(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from soundsentry.data.layouts import parse_dataset
+
+    out = tmp_path / "data"
+    assert main(["synth", str(out), "--scale", "0.05", "--seconds", "0.25", "--sections", "3"]) == 0
+    assert {c.section for c in parse_dataset(out).clips} == {"00", "01", "02"}
+    assert main(["synth", str(tmp_path / "bad"), "--sections", "0"]) == 2
+    assert "sections must be 1-99, got 0" in capsys.readouterr().err

@@ -46,6 +46,7 @@ def _add_synth(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     p.add_argument("--scale", type=float, default=1.0, help="multiply every clip count (default 1.0)")
     p.add_argument("--seconds", type=float, default=None, help="clip length in seconds (default: the generator's)")
+    p.add_argument("--sections", type=int, default=None, help="sections (units) per machine type (default 2)")
     p.add_argument("--force", action="store_true", help="overwrite a folder generated with other parameters")
 
 
@@ -217,7 +218,9 @@ def _dispatch(args: argparse.Namespace) -> None:
     from soundsentry import pipeline
 
     if args.command == "synth":
-        pipeline.synth(args.out, seed=args.seed, scale=args.scale, seconds=args.seconds, force=args.force)
+        pipeline.synth(
+            args.out, seed=args.seed, scale=args.scale, seconds=args.seconds, sections=args.sections, force=args.force
+        )
     elif args.command == "prepare":
         options = {
             "labels_csv": args.labels_csv,

@@ -17,11 +17,21 @@ from soundsentry.errors import DataError
 from soundsentry.types import Clip, Split
 
 
-def synth(out: Path, *, seed: int = 0, scale: float = 1.0, seconds: float | None = None, force: bool = False):
+def synth(
+    out: Path,
+    *,
+    seed: int = 0,
+    scale: float = 1.0,
+    seconds: float | None = None,
+    sections: int | None = None,
+    force: bool = False,
+):
     """Generate the benchmark data set under ``out`` and print what was written."""
     from soundsentry.data.synth import generate
 
-    kwargs = {} if seconds is None else {"seconds": seconds}
+    kwargs: dict[str, Any] = {} if seconds is None else {"seconds": seconds}
+    if sections is not None:
+        kwargs["sections"] = sections
     start = time.perf_counter()
     summary = generate(out, seed=seed, scale=scale, force=force, **kwargs)
     if summary.generated:
