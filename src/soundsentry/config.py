@@ -11,7 +11,9 @@ A recipe names every component by registry key plus keyword arguments, flat as i
 
 :func:`load_recipe` reads a file (or the name of a packaged recipe such as ``s1_arcface_mfn_net1``) and applies
 ``a.b=value`` overrides (values parsed as YAML: ``train.epochs=3``, ``backbone.input_size=[128,32]``). An unknown
-key anywhere is a :class:`~soundsentry.errors.ConfigError` naming the file and the valid keys.
+key anywhere is a :class:`~soundsentry.errors.ConfigError` naming the file and the valid keys. A recipe may start
+from another with ``base: other_recipe`` (a packaged name or a path relative to the file): the base is read first
+and the file's keys are merged over it (mapping by mapping; a component with another ``name`` replaces the base's).
 """
 
 from __future__ import annotations
@@ -32,16 +34,17 @@ from soundsentry.io import atomic_write_text
 
 RECIPES_DIR = Path(__file__).resolve().parent / "recipes"
 
-MODES = ("per_machine_type", "all")
+MODES = ("per_machine_type", "all", "transfer")
 CLASS_LABELS = ("section", "section_domain", "attributes")  # see soundsentry.training.data.class_key
 PRECISIONS = ("32", "16-mixed", "bf16-mixed", "64")
 OPTIMIZERS = ("sgd", "adam", "adamw", "adamp", "lars")
-SCHEDULERS = ("cosine_warm_restarts", "none")
+SCHEDULERS = ("cosine_warm_restarts", "cosine_warm_restarts_with_warmup", "none")
 SCHEDULER_INTERVALS = ("epoch", "step")
 STANDARDIZE = ("per_bin", "global", "none")
 LENGTH_POLICIES = ("crop", "pad", "tile", "none")
 CHUNK_TAILS = ("drop", "pad", "context")
 REDUCTIONS = ("sum", "mean")
+PSEUDO_ANOMALIES = ("pitch_shift", "mix", "time_reverse")
 
 
 class _Loader(yaml.SafeLoader):
@@ -158,13 +161,42 @@ class PretrainConfig:
 
 
 @dataclass
+class SelectionConfig:
+    """S4's checkpoint selection: every ``every`` epochs, AUC + pAUC of the ``softmax_id`` score on a labelled
+    validation set; the checkpoint with the largest sum (over the unit's machine types) is kept as ``best.ckpt``.
+
+    The validation set is, by default, the held-out training normals (``train.val_fraction``) plus pseudo-anomalies
+    made from them (:mod:`soundsentry.training.selection`); ``data: PATH`` reads a labelled manifest instead, and
+    ``on_test: true`` selects on the run's own labelled test clips (optimistic: the run's config, log and
+    ``train_summary.json`` say so).
+
+    Attributes:
+        every: epochs between evaluations (S4: 2).
+        data: ``heldout`` or the path of a labelled validation manifest (``soundsentry prepare`` output).
+        on_test: select on the test clips of the run's manifest; needs ``data: heldout``.
+        max_fpr: the pAUC's false-positive range (DCASE: 0.1).
+        pseudo_anomalies: what is made from each held-out normal clip, in turn: ``pitch_shift`` (log-mel bins
+            rolled up by 4), ``mix`` (the bin-wise maximum with a clip of another class: a mixed-ID/type sound),
+            ``time_reverse`` (frames reversed).
+    """
+
+    every: int = 2
+    data: str = "heldout"
+    on_test: bool = False
+    max_fpr: float = 0.1
+    pseudo_anomalies: list[str] = field(default_factory=lambda: ["pitch_shift", "mix"])
+
+
+@dataclass
 class TrainConfig:
     """How the embedding network is trained; ``precision`` / ``accelerator`` / ``devices`` / ``strategy`` /
     ``deterministic`` go to the Lightning ``Trainer`` unchanged (so AMP and DDP need no code change).
 
     Attributes:
-        mode: ``per_machine_type`` (one model per machine type, classes = its sections / machine IDs) or ``all``
-            (one model, classes = every (machine type, section)).
+        mode: ``per_machine_type`` (one model per machine type, classes = its sections / machine IDs), ``all``
+            (one model, classes = every (machine type, section)) or ``transfer`` (S4: the ``all`` model is trained
+            first, in ``models/all/``; then per machine type a new classifier over that type's IDs, initialised
+            from the integrated head's rows of those IDs, is fine-tuned with everything else frozen).
         classes: what the classifier tells apart within a unit: ``section`` (S1's machine-ID classifier),
             ``section_domain`` or ``attributes`` (section, domain and attribute values, as the auxiliary attribute
             classification of DCASE 2022-2024 systems).
@@ -172,9 +204,11 @@ class TrainConfig:
         batch_size: chunks per batch (per device).
         optimizer: ``{name: sgd | adam | adamw | adamp, <keyword arguments>}`` (``torch.optim``; AdamP from
             ``pytorch_optimizer``).
-        scheduler: ``{name: cosine_warm_restarts, T_0: epochs per cycle, T_mult, eta_min, interval}`` or
-            ``{name: none}``. ``interval: epoch`` steps once per epoch (the learning rate is constant within an
-            epoch); ``interval: step`` steps after every batch with the cycle measured in batches
+        scheduler: ``{name: cosine_warm_restarts, T_0: epochs per cycle, T_mult, eta_min, interval}``,
+            ``{name: cosine_warm_restarts_with_warmup, max_lr, t_up, t_0, t_mult, min_lr, interval}`` (S4; the
+            optimiser's ``lr`` is replaced by ``max_lr``; :mod:`soundsentry.schedules`) or ``{name: none}``.
+            ``interval: epoch`` steps once per epoch (the learning rate is constant within an epoch);
+            ``interval: step`` steps after every batch with the cycle measured in batches
             (``T_0 * batches_per_epoch``), i.e. SGDR's fractional-epoch schedule.
         val_fraction: share of each class's training clips held out (by clip, never by chunk) for model
             selection on the ID classifier's validation loss; 0 disables validation (the last epoch is kept).
@@ -196,6 +230,9 @@ class TrainConfig:
         init_from: a run folder whose encoder (standardiser + backbone) of the same unit starts this training:
             its ``models/<unit>/pretrain/model.pt`` if there is one, else its ``models/<unit>/model.pt``.
             Replaces ``pretrain`` when both are set.
+        transfer_epochs: epochs of the per-type classifier fine-tuning of ``mode: transfer`` (``None``: ``epochs``).
+        selection: checkpoint selection on AUC + pAUC (:class:`SelectionConfig`, S4); ``None`` selects on the
+            validation loss (``val_fraction``).
     """
 
     mode: str = "per_machine_type"
@@ -223,6 +260,8 @@ class TrainConfig:
     finetune: FinetuneConfig | None = None
     pretrain: PretrainConfig | None = None
     init_from: str | None = None
+    transfer_epochs: int | None = None
+    selection: SelectionConfig | None = None
 
 
 @dataclass
@@ -231,9 +270,12 @@ class ScoreConfig:
 
     Attributes:
         scorers: scorer specs ``name:key=value,...``, fitted per (machine type, section) on training clips.
+        embedding_map: ``soundsentry run`` also writes a t-SNE map of the train and test clip embeddings per
+            model unit, ``results/embedding_map_<unit>.png`` (S4's figure; the slowest part of the report).
     """
 
     scorers: list[str] = field(default_factory=lambda: ["knn_cosine:k=10"])
+    embedding_map: bool = False
 
 
 @dataclass
@@ -304,6 +346,8 @@ def _section(cls: type, value: Any, where: str, source: str) -> Any:
         kwargs["finetune"] = _finetune(kwargs["finetune"], f"{where}.finetune", source)
     if cls is TrainConfig and kwargs.get("pretrain") is not None:
         kwargs["pretrain"] = _subsection(PretrainConfig, kwargs["pretrain"], f"{where}.pretrain", source)
+    if cls is TrainConfig and kwargs.get("selection") is not None:
+        kwargs["selection"] = _subsection(SelectionConfig, kwargs["selection"], f"{where}.selection", source)
     return cls(**kwargs)
 
 
@@ -441,11 +485,14 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
             raise ConfigError(f"{source}: train.scheduler does not take {', '.join(unknown)}; valid: name, {valid}")
         _positive_int(source, "train.scheduler.T_0", t.scheduler.kwargs.get("T_0", 10))
         _choice(source, "train.scheduler.interval", t.scheduler.kwargs.get("interval", "epoch"), SCHEDULER_INTERVALS)
+    if t.scheduler.name == "cosine_warm_restarts_with_warmup":
+        _validate_warmup_schedule(t.scheduler, source)
     if "lr" not in t.optimizer.kwargs:
         raise ConfigError(f"{source}: train.optimizer needs a learning rate, e.g. {{name: sgd, lr: 0.05}}")
     if not isinstance(t.mixup, bool):
         raise ConfigError(f"{source}: train.mixup must be true or false, got {t.mixup!r}")
     _validate_s2_train(recipe, source)
+    _validate_s4_train(recipe, source)
     if t.finetune is not None:
         ft = t.finetune
         _positive_int(source, "train.finetune.steps", ft.steps)
@@ -461,6 +508,8 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
                     f"{source}: train.finetune.optimizer needs a learning rate, e.g. {{name: adamp, lr: 1e-3}}"
                 )
 
+    if not isinstance(recipe.score.embedding_map, bool):
+        raise ConfigError(f"{source}: score.embedding_map must be true or false, got {recipe.score.embedding_map!r}")
     if not isinstance(recipe.score.scorers, list) or not recipe.score.scorers:
         raise ConfigError(f"{source}: score.scorers must be a non-empty list of specs such as 'knn_cosine:k=10'")
     from soundsentry.scorers import create_scorer
@@ -477,6 +526,70 @@ def _positive_number(source: str, where: str, value: Any, allow_zero: bool = Fal
     if not ok:
         kind = "a non-negative" if allow_zero else "a positive"
         raise ConfigError(f"{source}: {where} must be {kind} number, got {value!r}")
+
+
+def _validate_warmup_schedule(spec: ComponentSpec, source: str) -> None:
+    """S4's cosine warm restarts with a warm-up per cycle: the keys of :func:`soundsentry.schedules.
+    cosine_warm_restarts_with_warmup` plus ``interval``."""
+    allowed = {"max_lr", "t_up", "t_0", "t_mult", "min_lr", "interval"}
+    unknown = sorted(set(spec.kwargs) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{source}: train.scheduler does not take {', '.join(unknown)}; valid: name, {', '.join(sorted(allowed))}"
+        )
+    _choice(source, "train.scheduler.interval", spec.kwargs.get("interval", "epoch"), SCHEDULER_INTERVALS)
+    kw = {k: v for k, v in spec.kwargs.items() if k != "interval"}
+    import torch
+
+    from soundsentry.schedules import cosine_warm_restarts_with_warmup
+
+    try:
+        cosine_warm_restarts_with_warmup(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), **kw)
+    except (ConfigError, TypeError) as err:
+        raise ConfigError(f"{source}: train.scheduler: {err}") from None
+
+
+def _validate_s4_train(recipe: Recipe, source: str) -> None:
+    """``mode: transfer``, ``transfer_epochs`` and ``selection`` (S4's additions to ``train``)."""
+    t = recipe.train
+    _positive_int(source, "train.transfer_epochs", t.transfer_epochs, allow_none=True)
+    if t.mode == "transfer" and (t.finetune is not None or t.pretrain is not None or t.geometric_weight > 0):
+        raise ConfigError(
+            f"{source}: train.mode=transfer fine-tunes only the classifier of the integrated model; it cannot be "
+            "combined with train.finetune, train.pretrain or train.geometric_weight (set them to null / 0)"
+        )
+    sel = t.selection
+    if sel is None:
+        return
+    _positive_int(source, "train.selection.every", sel.every)
+    if not isinstance(sel.on_test, bool):
+        raise ConfigError(f"{source}: train.selection.on_test must be true or false, got {sel.on_test!r}")
+    if not isinstance(sel.data, str) or not sel.data:
+        raise ConfigError(f"{source}: train.selection.data must be 'heldout' or a manifest path, got {sel.data!r}")
+    if sel.on_test and sel.data != "heldout":
+        raise ConfigError(
+            f"{source}: train.selection.on_test=true selects on the run's test clips, so train.selection.data must "
+            f"stay 'heldout' (got {sel.data!r}); drop one of them"
+        )
+    if not (isinstance(sel.max_fpr, (int, float)) and 0 < sel.max_fpr <= 1):
+        raise ConfigError(f"{source}: train.selection.max_fpr must be in (0, 1], got {sel.max_fpr!r}")
+    kinds = sel.pseudo_anomalies
+    if not isinstance(kinds, list) or not all(k in PSEUDO_ANOMALIES for k in kinds):
+        raise ConfigError(
+            f"{source}: train.selection.pseudo_anomalies must be a list of {', '.join(PSEUDO_ANOMALIES)}, got {kinds!r}"
+        )
+    if sel.data == "heldout" and not sel.on_test:
+        if not kinds:
+            raise ConfigError(
+                f"{source}: train.selection.pseudo_anomalies is empty, so the held-out set has no anomalies"
+            )
+        if not t.val_fraction > 0:
+            raise ConfigError(
+                f"{source}: train.selection on held-out clips needs train.val_fraction > 0 (e.g. 0.1), got "
+                f"{t.val_fraction!r}"
+            )
+    if t.finetune is not None:
+        raise ConfigError(f"{source}: train.selection and train.finetune cannot be combined; drop one")
 
 
 def _validate_s2_train(recipe: Recipe, source: str) -> None:
@@ -568,8 +681,47 @@ def recipe_task(path: str | os.PathLike[str]) -> str:
         data = _yaml_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ConfigError(f"{file}: not valid YAML ({' '.join(str(err).split())})") from None
+    if isinstance(data, dict) and "task" not in data and isinstance(data.get("base"), str):
+        data = _read_with_base(file, ())
     task = data.get("task", ANOMALY_TASK) if isinstance(data, dict) else ANOMALY_TASK
     return str(task)
+
+
+def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
+    """``child`` over ``base``, mapping by mapping; a component mapping with another ``name`` replaces the base's
+    (``head: {name: softmax}`` over an ArcFace head drops the margin)."""
+    out = dict(base)
+    for key, value in child.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict) and value.get("name", old.get("name")) == old.get("name"):
+            out[key] = _merge(old, value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_with_base(file: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
+    """A recipe file's mapping with its ``base:`` recipe (a packaged name, or a path relative to the file) merged
+    underneath, recursively."""
+    try:
+        data = _yaml_load(file.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{file}: not valid YAML ({' '.join(str(err).split())})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{file}: a recipe must be a YAML mapping, got {type(data).__name__}")
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"{file}: base must name another recipe (a packaged name or a path), got {base!r}")
+    relative = file.parent / base
+    try:
+        base_file = relative if relative.is_file() else resolve_recipe_path(base)
+    except ConfigError as err:
+        raise ConfigError(f"{file}: base: {err}") from None
+    if base_file.resolve() in {p.resolve() for p in (*chain, file)}:
+        raise ConfigError(f"{file}: base {base!r} leads back to a recipe already in the chain; remove the cycle")
+    return _merge(_read_with_base(base_file, (*chain, file)), data)
 
 
 def load_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> Recipe:
@@ -580,13 +732,7 @@ def load_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
             malformed overrides or invalid values.
     """
     file = resolve_recipe_path(path)
-    try:
-        data = _yaml_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{file}: not valid YAML ({' '.join(str(err).split())})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: a recipe must be a YAML mapping, got {type(data).__name__}")
-    data = _to_plain(copy.deepcopy(data))
+    data = _to_plain(copy.deepcopy(_read_with_base(file, ())))
     for item in overrides:
         apply_override(data, item, str(file))
     source = f"{file} (with overrides {', '.join(overrides)})" if overrides else str(file)

@@ -49,6 +49,7 @@ def fit_scorer_on(
     *,
     domains: Sequence[Domain] | None = None,
     centres: np.ndarray | None = None,
+    class_index: int | None = None,
     where: str = "",
 ) -> Any:
     """A new scorer of ``spec`` fitted on the normal embeddings ``X`` of one group.
@@ -58,6 +59,8 @@ def fit_scorer_on(
         X: (N, D) normal training embeddings of one (machine type, section).
         domains: the N rows' domains, passed to a scorer with ``uses_domains``.
         centres: (K, D) learned centres of the group, passed to a scorer with ``wants_centres``.
+        class_index: the group's own class in the classifier, for a logits scorer (``softmax_id``) whose spec
+            leaves ``class_index`` unset; it then need not learn it from the training logits.
         where: the group, for error messages (``fan section 00``).
     """
     from soundsentry.scorers import create_scorer
@@ -76,11 +79,18 @@ def fit_scorer_on(
                 "or drop init=centres"
             )
         kwargs["centres"] = centres
+    if class_index is not None and getattr(scorer, "input_kind", "") == "logits" and scorer.class_index is None:
+        scorer.class_index = int(class_index)
     return scorer.fit(X, **kwargs)
 
 
 def fit_scorer(
-    spec: str, features: np.ndarray, clips: Sequence[Clip], rows: np.ndarray, centres: Centres | None = None
+    spec: str,
+    features: np.ndarray,
+    clips: Sequence[Clip],
+    rows: np.ndarray,
+    centres: Centres | None = None,
+    class_indices: Mapping[tuple[str, str], int] | None = None,
 ) -> Any:
     """A new scorer of ``spec`` fitted on ``features[rows]``, given the domains / centres it asks for.
 
@@ -90,6 +100,7 @@ def fit_scorer(
         clips: the clips.
         rows: indices of the (normal training) rows to fit on, all of one group.
         centres: {(machine type, section): (K, D) centres}, for scorers with ``wants_centres``.
+        class_indices: {(machine type, section): own class}, for logits scorers.
     """
     group = clips[int(rows[0])].group
     return fit_scorer_on(
@@ -97,6 +108,7 @@ def fit_scorer(
         features[rows],
         domains=[clips[i].domain for i in rows],
         centres=None if centres is None else centres.get(group),
+        class_index=None if class_indices is None else class_indices.get(group),
         where=f"{group[0]} section {group[1]}",
     )
 
@@ -124,6 +136,7 @@ def score_clips(
     seed: int = 0,
     centres: Centres | None = None,
     domain: Domain | None = None,
+    class_indices: Mapping[tuple[str, str], int] | None = None,
 ) -> np.ndarray:
     """Anomaly scores for every clip from a scorer spec such as ``"knn:k=1"``.
 
@@ -135,6 +148,7 @@ def score_clips(
         seed: seed of the fold assignment.
         centres: {(machine type, section): (K, D) learned centres} for scorers such as ``gmm:init=centres``.
         domain: score every non-fitted row as if its domain were this one (see :func:`score_rows`).
+        class_indices: {(machine type, section): own class index} for logits scorers (``softmax_id``).
 
     Returns:
         (N,) scores, higher = more anomalous; NaN for training clips of a group with a single training clip.
@@ -146,7 +160,7 @@ def score_clips(
     rng = np.random.default_rng(seed)
     for train_idx, other_idx in _group_indices(clips).values():
         if other_idx.size:
-            scorer = fit_scorer(spec, features, clips, train_idx, centres)
+            scorer = fit_scorer(spec, features, clips, train_idx, centres, class_indices)
             scores[other_idx] = score_rows(scorer, features, clips, other_idx, domain=domain)
         folds = min(n_folds, train_idx.size)
         if folds < 2:
@@ -154,6 +168,6 @@ def score_clips(
         assignment = rng.permutation(np.arange(train_idx.size) % folds)
         for fold in range(folds):
             held, kept = train_idx[assignment == fold], train_idx[assignment != fold]
-            scorer = fit_scorer(spec, features, clips, kept, centres)
+            scorer = fit_scorer(spec, features, clips, kept, centres, class_indices)
             scores[held] = score_rows(scorer, features, clips, held, domain=domain)
     return scores

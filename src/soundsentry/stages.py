@@ -7,14 +7,17 @@ Everything a stage needs is read from the run folder, so each stage can be rerun
       manifest.jsonl         the clips the run was trained and scored on
       class_maps.json        {unit: [class key, ...]}; a class's index is its position
       train_summary.json     clips, classes, checkpoint used and seconds per unit
-      models/<unit>/         last.ckpt, best.ckpt, logs/metrics.csv, model.pt (unit = machine type, or "all")
+      models/<unit>/         last.ckpt, best.ckpt, logs/metrics.csv, model.pt (unit = machine type, or "all";
+                             ``mode: transfer`` has both: the integrated model and each type's classifier on it)
       embeddings.npz         clip and chunk embeddings of every train and test clip
       scores/<spec>.csv      path,anomaly_score per scorer spec
       results/<spec>/        evaluation tables and official CSVs (``run`` only)
+      results/embedding_map_<unit>.png   t-SNE map per unit (``run`` with ``score.embedding_map: true``)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -98,9 +101,9 @@ def train(
         ``run_dir``.
     """
     from soundsentry.data.manifest import write_manifest
-    from soundsentry.training.data import training_units
+    from soundsentry.training.data import ALL_UNIT, training_units, unit_of
     from soundsentry.training.features import build_feature_pipeline
-    from soundsentry.training.trainer import MODEL_FILE, fit_unit, load_embedding_model
+    from soundsentry.training.trainer import MODEL_FILE, fit_transfer_unit, fit_unit, load_embedding_model
 
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     run_dir = Path(run_dir)
@@ -117,17 +120,49 @@ def train(
     pipeline = build_feature_pipeline(recipe).to(_device(recipe))
     class_maps: dict[str, list[str]] = {}
     summary: dict[str, Any] = {}
-    for unit, unit_clips in training_units(clips, recipe.train.mode).items():
+    selection = _selection_clips(recipe, clips)
+    if recipe.train.selection is not None:
+        where = "THE TEST SET (train.selection.on_test=true)" if recipe.train.selection.on_test else None
+        where = where or ("held-out normals + pseudo-anomalies" if selection is None else recipe.train.selection.data)
+        print(f"checkpoint selection: AUC + pAUC every {recipe.train.selection.every} epochs on {where}")
+        summary["selection"] = where
+    integrated = None
+    if recipe.train.mode == "transfer":
+        # S4: the integrated model over every machine ID first; each type then fine-tunes its classifier on it.
+        integrated = dataclasses.replace(recipe, train=dataclasses.replace(recipe.train, mode="all"))
+    units = [(integrated, *item) for item in training_units(clips, "all").items()] if integrated else []
+    units += [(recipe, *item) for item in training_units(clips, recipe.train.mode).items()]
+    for unit_recipe, unit, unit_clips in units:
         out = run_dir / "models" / unit
         done = out / MODEL_FILE
+        is_integrated = unit_recipe is integrated
         if resume and done.is_file():
             _, meta = load_embedding_model(done)
-            class_maps[unit] = meta["classes"]
+            if not is_integrated:
+                class_maps[unit] = meta["classes"]
             print(f"[{unit}] model.pt exists, skipped (resume)")
             continue
         print(f"[{unit}] training on {len(unit_clips)} clips")
-        result = fit_unit(recipe, unit, unit_clips, out, resume=resume, pipeline=pipeline)
-        class_maps[unit] = result.classes
+        mode = unit_recipe.train.mode
+        chosen = None if selection is None else [c for c in selection if unit_of(c, mode) == unit]
+        if recipe.train.mode == "transfer" and not is_integrated:
+            integrated_model = run_dir / "models" / ALL_UNIT / MODEL_FILE
+            result = fit_transfer_unit(
+                recipe,
+                unit,
+                unit_clips,
+                out,
+                integrated_model,
+                resume=resume,
+                pipeline=pipeline,
+                selection_clips=chosen,
+            )
+        else:
+            result = fit_unit(
+                unit_recipe, unit, unit_clips, out, resume=resume, pipeline=pipeline, selection_clips=chosen
+            )
+        if not is_integrated:
+            class_maps[unit] = result.classes
         summary[unit] = {
             "classes": result.classes,
             "train_clips": result.n_train_clips,
@@ -143,6 +178,21 @@ def train(
     return run_dir
 
 
+def _selection_clips(recipe: Recipe, clips: Sequence[Clip]) -> list[Clip] | None:
+    """Labelled clips of ``train.selection`` (the run's test clips, or a validation manifest's); None = held out."""
+    sel = recipe.train.selection
+    if sel is None or (sel.data == "heldout" and not sel.on_test):
+        return None
+    if sel.on_test:
+        return [c for c in clips if c.split is Split.TEST]
+    path = Path(sel.data)
+    if not path.is_file():
+        raise DataError(
+            f"{path}: train.selection.data names no manifest file; write one with `soundsentry prepare` or use heldout"
+        )
+    return _read_clips(path)
+
+
 def _load_run(run_dir: Path) -> tuple[Recipe, list[Clip]]:
     config = run_dir / CONFIG_FILE
     if not config.is_file():
@@ -154,12 +204,17 @@ def extract(run_dir: str | os.PathLike[str]) -> Path:
     """Embed every train and test clip of the run's manifest; writes ``run_dir/embeddings.npz`` atomically.
 
     The file holds ``clip_embeddings`` (N, D) (mean over each clip's chunks), ``chunk_embeddings`` (M, D),
-    ``chunk_clip`` (M,) (index of each chunk's clip), ``paths`` (N,) and ``units`` (N,) in manifest order.
+    ``chunk_clip`` (M,) (index of each chunk's clip), ``paths`` (N,) and ``units`` (N,) in manifest order, and,
+    when the heads have ``logits`` (S4's ``softmax_id`` scorer), ``clip_logits`` (N, C_max): the mean over each
+    clip's chunks of the head's margin-free chunk logits, in the class order of the clip's unit
+    (``class_maps.json``), NaN beyond that unit's class count. (S4 feeds a whole clip as one input, where the mean
+    of chunk logits and the logits of the mean embedding coincide; with several chunks, averaging the classifier's
+    outputs is what the checkpoint selection scores too.)
     """
     from soundsentry.training.data import unit_of
     from soundsentry.training.extract import embed_clips
     from soundsentry.training.features import build_feature_pipeline
-    from soundsentry.training.trainer import MODEL_FILE, load_embedding_model
+    from soundsentry.training.trainer import MODEL_FILE, load_embedding_model, load_head
 
     run_dir = Path(run_dir)
     recipe, clips = _load_run(run_dir)
@@ -168,6 +223,7 @@ def extract(run_dir: str | os.PathLike[str]) -> Path:
     units = [unit_of(c, recipe.train.mode) for c in clips]
     clip_emb: list[np.ndarray | None] = [None] * len(clips)
     chunk_parts: list[tuple[int, np.ndarray]] = []
+    logit_parts: dict[int, np.ndarray] = {}
     for unit in sorted(set(units)):
         path = run_dir / "models" / unit / MODEL_FILE
         if not path.is_file():
@@ -179,6 +235,10 @@ def extract(run_dir: str | os.PathLike[str]) -> Path:
         for j, i in enumerate(index):
             clip_emb[i] = emb.clip[j]
             chunk_parts.append((i, emb.chunk[emb.chunk_clip == j]))
+        head = load_head(path, model.embed_dim)
+        if head is not None:
+            logits = _clip_logits(head[0], emb.chunk, emb.chunk_clip, len(index))
+            logit_parts.update({i: logits[j] for j, i in enumerate(index)})
         print(f"[{unit}] embedded {len(index)} clips in {time.perf_counter() - start:.1f} s")
     chunk_parts.sort(key=lambda item: item[0])
     arrays = {
@@ -188,10 +248,45 @@ def extract(run_dir: str | os.PathLike[str]) -> Path:
         "paths": np.array([c.path for c in clips]),
         "units": np.array(units),
     }
+    if len(logit_parts) == len(clips):
+        width = max(len(v) for v in logit_parts.values())
+        padded = np.full((len(clips), width), np.nan, dtype=np.float32)
+        for i, v in logit_parts.items():
+            padded[i, : len(v)] = v
+        arrays["clip_logits"] = padded
     target = run_dir / EMBEDDINGS_FILE
     with atomic_output(target) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
     return target
+
+
+def _clip_logits(head: Any, chunk_emb: np.ndarray, chunk_clip: np.ndarray, n_clips: int) -> np.ndarray:
+    """(n_clips, C) mean over each clip's chunks of ``head.logits(chunk embedding)`` (no margin)."""
+    import torch
+
+    with torch.no_grad():
+        logits = head.logits(torch.from_numpy(chunk_emb).float()).double().numpy()
+    sums = np.zeros((n_clips, logits.shape[1]))
+    np.add.at(sums, chunk_clip, logits)
+    return (sums / np.bincount(chunk_clip, minlength=n_clips)[:, None]).astype(np.float32)
+
+
+def load_logits(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> np.ndarray:
+    """Clip logits (N, C_max) of ``run_dir/embeddings.npz`` in the order of ``clips`` (NaN-padded per unit)."""
+    path = Path(run_dir) / EMBEDDINGS_FILE
+    if not path.is_file():
+        raise DataError(f"{path} is missing; run the extract stage first")
+    with np.load(path) as data:
+        if "clip_logits" not in data:
+            raise DataError(
+                f"{path} holds no classifier logits (the run's head has none, or it was extracted before logits were "
+                "saved); rerun `soundsentry extract`, or use an embedding scorer instead of softmax_id"
+            )
+        row = {str(p): i for i, p in enumerate(data["paths"])}
+        missing = [c.path for c in clips if c.path not in row]
+        if missing:
+            raise DataError(f"{path}: {len(missing)} clips have no logits (e.g. {missing[0]}); rerun extract")
+        return data["clip_logits"][[row[c.path] for c in clips]]
 
 
 def load_embeddings(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> np.ndarray:
@@ -213,14 +308,19 @@ def scores_file_name(spec: str) -> str:
 
 
 def _fill_unscored_train(
-    features: np.ndarray, clips: Sequence[Clip], scores: np.ndarray, spec: str, centres: Any = None
+    features: np.ndarray,
+    clips: Sequence[Clip],
+    scores: np.ndarray,
+    spec: str,
+    centres: Any = None,
+    class_indices: Any = None,
 ) -> np.ndarray:
     """Training clips of a group with one training clip get no out-of-fold score; score them in sample."""
     from soundsentry.scoring import fit_scorer, score_rows
 
     for group in sorted({clips[i].group for i in np.flatnonzero(~np.isfinite(scores))}):
         idx = np.array([i for i, c in enumerate(clips) if c.group == group and c.split is Split.TRAIN])
-        scorer = fit_scorer(spec, features, clips, idx, centres)
+        scorer = fit_scorer(spec, features, clips, idx, centres, class_indices)
         scores[idx] = np.where(np.isfinite(scores[idx]), scores[idx], score_rows(scorer, features, clips, idx))
     return scores
 
@@ -259,6 +359,47 @@ def load_centres(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> dict
     return out
 
 
+def _input_kind(spec: str) -> str:
+    from soundsentry.scorers import create_scorer
+
+    return str(getattr(create_scorer(spec), "input_kind", "embedding"))
+
+
+def group_class_indices(clips: Sequence[Clip], classes: Sequence[str], mode: str) -> dict[tuple[str, str], int]:
+    """Own class of each (machine type, section) in a unit's class map: the class whose key is the section
+    (``fan/00`` in ``all`` mode). Groups with several classes (``train.classes: section_domain``) are left out, so a
+    logits scorer learns theirs from the training logits."""
+    index = {key: i for i, key in enumerate(classes)}
+    out = {}
+    for group in {c.group for c in clips}:
+        key = f"{group[0]}/{group[1]}" if mode == "all" else group[1]
+        if key in index:
+            out[group] = index[key]
+    return out
+
+
+def _score_logits(run_dir: Path, recipe: Recipe, clips: Sequence[Clip], spec: str) -> np.ndarray:
+    """Scores of a logits scorer (``softmax_id``), unit by unit (each unit's head has its own classes)."""
+    from soundsentry.scoring import score_clips
+    from soundsentry.training.data import unit_of
+
+    logits = load_logits(run_dir, clips).astype(np.float64)
+    maps_file = run_dir / CLASS_MAPS_FILE
+    if not maps_file.is_file():
+        raise DataError(f"{maps_file} is missing; rerun `soundsentry train` on this run folder")
+    class_maps = json.loads(maps_file.read_text(encoding="utf-8"))
+    units = [unit_of(c, recipe.train.mode) for c in clips]
+    scores = np.full(len(clips), np.nan)
+    for unit in sorted(set(units)):
+        rows = np.array([i for i, u in enumerate(units) if u == unit])
+        sub = [clips[i] for i in rows]
+        X = logits[rows][:, : len(class_maps[unit])]
+        indices = group_class_indices(sub, class_maps[unit], recipe.train.mode)
+        part = score_clips(X, sub, spec, class_indices=indices)
+        scores[rows] = _fill_unscored_train(X, sub, part, spec, class_indices=indices)
+    return scores
+
+
 def _wants_centres(spec: str) -> bool:
     from soundsentry.scorers import create_scorer
 
@@ -271,6 +412,9 @@ def score(run_dir: str | os.PathLike[str], specs: Sequence[str] | None = None) -
     Args:
         run_dir: a run folder with ``embeddings.npz``.
         specs: scorer specs; the recipe's ``score.scorers`` when None.
+
+    A scorer whose ``input_kind`` is ``logits`` (``softmax_id``) gets the clips' classifier logits instead of
+    embeddings, and the own class of each group from ``class_maps.json`` (see :func:`group_class_indices`).
 
     Returns:
         The written ``run_dir/scores/<spec>.csv`` files (``path,anomaly_score``; test clips scored by a scorer fitted
@@ -287,8 +431,11 @@ def score(run_dir: str | os.PathLike[str], specs: Sequence[str] | None = None) -
     centres = load_centres(run_dir, clips) if any(_wants_centres(s) for s in specs) else None
     written = []
     for spec in specs:
-        scores = score_clips(features, clips, spec, centres=centres)
-        scores = _fill_unscored_train(features, clips, scores, spec, centres)
+        if _input_kind(spec) == "logits":
+            scores = _score_logits(run_dir, recipe, clips, spec)
+        else:
+            scores = score_clips(features, clips, spec, centres=centres)
+            scores = _fill_unscored_train(features, clips, scores, spec, centres)
         path = write_scores(run_dir / "scores" / scores_file_name(spec), clips, scores)
         print(f"{spec}: scored {len(clips)} clips -> {path}")
         written.append(Path(path))
@@ -333,4 +480,14 @@ def run(
     results = {}
     for path in score(run_dir):
         results[path.stem] = evaluate(manifest, path, out_dir=run_dir / "results" / path.stem)
+    sel = recipe.train.selection
+    if sel is not None and sel.on_test:
+        note = "checkpoints were selected on THE TEST SET (train.selection.on_test=true): these figures are optimistic"
+        atomic_write_text(run_dir / "results" / "SELECTED_ON_TEST.txt", note + "\n")
+        print(note)
+    if recipe.score.embedding_map:
+        from soundsentry.deploy.report import write_embedding_maps
+
+        for unit, png in write_embedding_maps(run_dir, _read_clips(manifest), recipe.train.mode, run_dir / "results"):
+            print(f"[{unit}] embedding map -> {png}")
     return results

@@ -135,6 +135,7 @@ class ResNet50(nn.Module):
         self.unit = unit
         self.in_chans = in_chans
         self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.input_size_fixed = unit == "ir"  # the bottleneck variant pools globally: any (F, T) fits
         block: type[Bottleneck] | type[IRUnit] = Bottleneck if unit == "bottleneck" else IRUnit
         depths = BOTTLENECK_DEPTHS if unit == "bottleneck" else IR_DEPTHS
 

@@ -164,6 +164,11 @@ def export_detector(
     from soundsentry.scorers import create_scorer
 
     probe = create_scorer(spec)  # an unknown scorer fails before any work
+    if getattr(probe, "input_kind", "embedding") == "logits":
+        raise ConfigError(
+            f"scorer {spec!r} scores classifier {probe.input_kind}, which detector bundles do not carry yet; "
+            "export with an embedding scorer, e.g. --scorer knn_cosine:k=10"
+        )
     fit = [c for c in clips if is_fit_clip(c)]
     if not fit:
         raise DataError(f"{run_dir / MANIFEST_FILE}: no normal training clips to fit the detector on")

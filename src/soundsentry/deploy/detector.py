@@ -21,6 +21,17 @@ from soundsentry.errors import ConfigError, DataError, SoundSentryError
 from soundsentry.types import Domain
 
 
+def _refuse_logits_scorer(spec: str, path: Path) -> None:
+    from soundsentry.scorers import create_scorer
+
+    kind = getattr(create_scorer(spec), "input_kind", "embedding")
+    if kind == "logits":
+        raise ConfigError(
+            f"{path}: scorer {spec!r} scores classifier {kind}, which detectors do not support yet; "
+            "export the run again with an embedding scorer, e.g. --scorer knn_cosine:k=10"
+        )
+
+
 @dataclass(frozen=True)
 class ClipScore:
     """The verdict on one clip.
@@ -82,6 +93,7 @@ class Detector:
         self.meta = read_bundle_meta(self.path, verify=verify)
         self.recipe = recipe_from_dict(self.meta["recipe"], str(self.path / "detector.json"))
         self.scorer_spec: str = self.meta["scorer"]
+        _refuse_logits_scorer(self.scorer_spec, self.path)
         self.device = device
         self.pipeline = build_feature_pipeline(self.recipe).to(device)
         self.groups: dict[tuple[str, str], GroupInfo] = {}

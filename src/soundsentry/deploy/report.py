@@ -158,8 +158,12 @@ def _histogram_figure(machine_type: str, clips: list[Clip], scores: dict[str, fl
     return fig
 
 
-def _embedding_maps(run_dir: Path, clips: list[Clip], mode: str) -> list[str]:
-    """One t-SNE map per model unit (units embed into different spaces), as ``<img>`` tags."""
+def write_embedding_maps(run_dir: Path, clips: list[Clip], mode: str, out_dir: Path) -> list[tuple[str, Path]]:
+    """One t-SNE map PNG per model unit (units embed into different spaces): ``out_dir/embedding_map_<unit>.png``.
+
+    Returns:
+        (unit, PNG path) pairs; a unit without train and test clips (or with fewer than 5) gets none.
+    """
     from soundsentry.evaluation.embedding_map import plot_embedding_map
     from soundsentry.stages import EMBEDDINGS_FILE
     from soundsentry.training.data import unit_of
@@ -174,25 +178,34 @@ def _embedding_maps(run_dir: Path, clips: list[Clip], mode: str) -> list[str]:
     for c in clips:
         if c.path in row:
             by_unit[unit_of(c, mode)].append(c)
-    images = []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for unit, members in sorted(by_unit.items()):
+        train = [c for c in members if c.split is Split.TRAIN]
+        test = [c for c in members if c.split is Split.TEST]
+        if not train or not test or len(members) < 5:
+            continue
+        png = out_dir / f"embedding_map_{unit}.png"
+        plot_embedding_map(
+            embeddings[[row[c.path] for c in train]],
+            [f"{c.machine_type}/{c.section}" for c in train],
+            embeddings[[row[c.path] for c in test]],
+            [f"{c.machine_type}/{c.section}" for c in test],
+            [c.label is Label.ANOMALY for c in test],
+            png,
+            title=f"embedding map: {unit}",
+        )
+        written.append((unit, png))
+    return written
+
+
+def _embedding_maps(run_dir: Path, clips: list[Clip], mode: str) -> list[str]:
+    """One t-SNE map per model unit, as ``<img>`` tags."""
     with tempfile.TemporaryDirectory(prefix="soundsentry-report-") as tmp:
-        for unit, members in sorted(by_unit.items()):
-            train = [c for c in members if c.split is Split.TRAIN]
-            test = [c for c in members if c.split is Split.TEST]
-            if not train or not test or len(members) < 5:
-                continue
-            png = Path(tmp) / f"{len(images)}.png"
-            plot_embedding_map(
-                embeddings[[row[c.path] for c in train]],
-                [f"{c.machine_type}/{c.section}" for c in train],
-                embeddings[[row[c.path] for c in test]],
-                [f"{c.machine_type}/{c.section}" for c in test],
-                [c.label is Label.ANOMALY for c in test],
-                png,
-                title=f"embedding map: {unit}",
-            )
-            images.append(_img(png.read_bytes(), f"embedding map of {unit}"))
-    return images
+        return [
+            _img(png.read_bytes(), f"embedding map of {unit}")
+            for unit, png in write_embedding_maps(run_dir, clips, mode, Path(tmp))
+        ]
 
 
 def _pre(path: Path, *, as_json: bool = False) -> str:

@@ -25,7 +25,11 @@ ALL_UNIT = "all"
 
 
 def training_units(clips: Sequence[Clip], mode: str) -> dict[str, list[Clip]]:
-    """Training clips per unit name (the machine type, or ``"all"``), in manifest order."""
+    """Training clips per unit name (the machine type, or ``"all"``), in manifest order.
+
+    ``mode: transfer`` (S4) has one unit per machine type, like ``per_machine_type``; :func:`soundsentry.stages.train`
+    trains the integrated ``all`` unit before them.
+    """
     train = [c for c in clips if is_fit_clip(c)]  # labelled training anomalies are never trained on
     if not train:
         raise DataError("the manifest has no training clips; the embedding network is trained on normal train clips")

@@ -65,7 +65,7 @@ def chunk_shape(pipeline: FeaturePipeline, features: FeatureConfig) -> tuple[int
 def check_backbone_input(recipe: Recipe, shape: tuple[int, int, int], backbone: nn.Module) -> None:
     """Raise a ConfigError when the backbone's ``in_chans`` / ``input_size`` disagree with the chunks."""
     in_chans = getattr(backbone, "in_chans", None)
-    input_size = getattr(backbone, "input_size", None)
+    input_size = getattr(backbone, "input_size", None) if getattr(backbone, "input_size_fixed", True) else None
     C, F, W = shape
     if (in_chans is not None and in_chans != C) or (input_size is not None and tuple(input_size) != (F, W)):
         raise ConfigError(

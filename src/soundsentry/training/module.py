@@ -159,6 +159,12 @@ class MarginClassifierModule(pl.LightningModule):
             return optimizer
         kwargs = dict(spec.kwargs)
         interval = kwargs.pop("interval", "epoch")
+        if spec.name == "cosine_warm_restarts_with_warmup":
+            from soundsentry.schedules import cosine_warm_restarts_with_warmup
+
+            # S4 steps it per epoch; per batch, t_up / t_0 stay counted in optimiser steps.
+            warm = cosine_warm_restarts_with_warmup(optimizer, **kwargs)
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": warm, "interval": interval}}
         T_0 = int(kwargs.pop("T_0", 10))
         # Per batch, the cycle is counted in batches: the same curve as SGDR's fractional epochs, and Lightning
         # checkpoints the scheduler's state either way.

@@ -51,12 +51,18 @@ from soundsentry.training.features import (
     compute_chunks,
 )
 from soundsentry.training.module import EmbeddingModel, MarginClassifierModule, PairMixupModule
+from soundsentry.training.selection import MONITOR, AucPaucSelection, selection_callback
 from soundsentry.types import Clip, Domain
 
 MODEL_FILE = "model.pt"
 MODEL_FORMAT = 1
-# Expected here: the unit folder already holds logs/ (and, on resume, checkpoints); a torch/Lightning deprecation.
-_QUIET_WARNINGS = (r"Checkpoint directory .* exists and is not empty", r".*isinstance\(treespec, LeafSpec\)")
+# Expected here: the unit folder already holds logs/ (and, on resume, checkpoints); a torch/Lightning deprecation;
+# no validation loader when S4's selection (or no split) replaces the validation loss.
+_QUIET_WARNINGS = (
+    r"Checkpoint directory .* exists and is not empty",
+    r".*isinstance\(treespec, LeafSpec\)",
+    r"You defined a `validation_step` but have no `val_dataloader`",  # S4's selection validates in a callback
+)
 
 
 class _DropAdverts(logging.Filter):
@@ -154,7 +160,14 @@ def _loader(
     )
 
 
-def _trainer(recipe: Recipe, out_dir: Path, has_val: bool, max_steps: int = -1, epochs: int | None = None) -> Any:
+def _trainer(
+    recipe: Recipe,
+    out_dir: Path,
+    has_val: bool,
+    max_steps: int = -1,
+    epochs: int | None = None,
+    selection: AucPaucSelection | None = None,
+) -> Any:
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
@@ -182,6 +195,18 @@ def _trainer(recipe: Recipe, out_dir: Path, has_val: bool, max_steps: int = -1, 
             enable_version_counter=False,
         )
         callbacks.append(best)
+    if selection is not None:  # S4: AUC + pAUC every N epochs, the largest kept (Lightning runs checkpoints last)
+        best = ModelCheckpoint(
+            dirpath=out_dir,
+            filename="best",
+            monitor=MONITOR,
+            mode="max",
+            save_top_k=1,
+            every_n_epochs=selection.every,
+            save_on_train_epoch_end=True,
+            enable_version_counter=False,
+        )
+        callbacks += [selection, best]
     if t.scheduler.name != "none" or epochs is not None:  # epochs: S2's pre-training, warm-up + cosine
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
     return pl.Trainer(
@@ -212,16 +237,17 @@ def _run_step(
     resume: bool,
     max_steps: int = -1,
     epochs: int | None = None,
+    selection: AucPaucSelection | None = None,
 ) -> tuple[Any, Path]:
     """Fit ``module`` with checkpoints in ``out_dir`` (resuming from its ``last.ckpt``), then load the selected
     weights into it: ``best.ckpt`` when there is one, else ``last.ckpt``; a step budget keeps the final weights.
-    ``epochs`` replaces ``train.epochs`` (S2's pre-training).
+    ``epochs`` replaces ``train.epochs`` (S2's pre-training); ``selection`` (S4) selects on AUC + pAUC.
 
     Returns:
         (the trainer, the selected checkpoint).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = _trainer(recipe, out_dir, val_loader is not None, max_steps=max_steps, epochs=epochs)
+    trainer = _trainer(recipe, out_dir, val_loader is not None, max_steps=max_steps, epochs=epochs, selection=selection)
     last = out_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.is_file() else None
     with warnings.catch_warnings():
@@ -329,6 +355,7 @@ def fit_unit(
     *,
     resume: bool = True,
     pipeline: FeaturePipeline | None = None,
+    selection_clips: list[Clip] | None = None,
 ) -> UnitResult:
     """Train the embedding network of one unit on its training ``clips`` and write ``out_dir/model.pt``.
 
@@ -346,6 +373,8 @@ def fit_unit(
         out_dir: the unit's folder (checkpoints, logs, model file).
         resume: continue from ``last.ckpt`` (and a finished step 1) when they exist; otherwise start afresh.
         pipeline: feature pipeline (built from the recipe when None).
+        selection_clips: labelled validation clips of the unit for ``train.selection`` (its test clips with
+            ``on_test``, or a validation manifest's); ``None`` uses the held-out clips plus pseudo-anomalies.
     """
     import lightning.pytorch as pl
 
@@ -373,7 +402,8 @@ def fit_unit(
     if _init_encoder(recipe, unit, model, cache, train_chunk, classes, out_dir, resume):
         pl.seed_everything(t.seed + 2, workers=True, verbose=False)  # the same fine-tuning after a resume
     val_loader = None
-    if val_clips:
+    selection = _selection(recipe, unit, clips, cache, val_clips, classes, selection_clips, pipeline)
+    if val_clips and selection is None:
         val_chunk = ~train_chunk
         val_set = ChunkDataset(cache.chunks[val_chunk], chunk_labels[val_chunk])
         val_loader = DataLoader(val_set, batch_size=t.batch_size, shuffle=False, num_workers=t.num_workers)
@@ -382,7 +412,7 @@ def fit_unit(
         loader = _train_loader(recipe, cache, chunk_labels, len(classes), train_chunk, None)
         module_class = PairMixupModule if t.mixup and t.geometric_weight > 0 else MarginClassifierModule
         module = module_class(model, head, t, batches_per_epoch=len(loader))
-        trainer, selected = _run_step(recipe, module, loader, val_loader, out_dir, resume=resume)
+        trainer, selected = _run_step(recipe, module, loader, val_loader, out_dir, resume=resume, selection=selection)
         checkpoint = selected.name
     else:
         is_target = torch.tensor([c.domain is Domain.TARGET for c in clips], dtype=torch.bool)[cache.clip_index]
@@ -432,6 +462,143 @@ def fit_unit(
     )
 
 
+def _selection(
+    recipe: Recipe,
+    unit: str,
+    clips: list[Clip],
+    cache: ChunkCache,
+    val_clips: list[int],
+    classes: list[str],
+    selection_clips: list[Clip] | None,
+    pipeline: FeaturePipeline,
+) -> AucPaucSelection | None:
+    """S4's AUC + pAUC selection callback of the unit, or None without ``train.selection``."""
+    t = recipe.train
+    if t.selection is None:
+        return None
+    index = {c: i for i, c in enumerate(classes)}
+    if selection_clips is None:
+        held = torch.zeros(cache.n_clips, dtype=torch.bool)
+        held[val_clips] = True
+        rows = held[cache.clip_index]
+        remap = torch.full((cache.n_clips,), -1, dtype=torch.long)
+        remap[val_clips] = torch.arange(len(val_clips))
+        chunks, chunk_clip = cache.chunks[rows], remap[cache.clip_index[rows]]
+        chosen = [clips[i] for i in val_clips]
+    else:
+        other = compute_chunks(selection_clips, pipeline, recipe.features)
+        chunks, chunk_clip, chosen = other.chunks, other.clip_index, selection_clips
+    own = [index.get(class_key(c, t.mode, t.classes)) for c in chosen]
+    return selection_callback(
+        t.selection, unit, chunks, chunk_clip, chosen, own, t.batch_size, heldout=selection_clips is None
+    )
+
+
+def restrict_head(head: torch.nn.Module, integrated_state: dict[str, torch.Tensor], rows: list[int | None]) -> None:
+    """Initialise ``head`` (C classes) from an integrated head's state: class ``k`` gets row ``rows[k]`` of every
+    per-class tensor (``weight``, ``bias``); a ``None`` row (an ID the integrated model never saw) keeps its init."""
+    state = head.state_dict()
+    if "weight" not in integrated_state:  # a head without class weights (section_classifier) starts afresh
+        return
+    c_all = int(integrated_state["weight"].shape[0])
+    for name, value in integrated_state.items():
+        mine = state.get(name)
+        if mine is None or value.dim() == 0 or value.shape[0] != c_all or value.shape[1:] != mine.shape[1:]:
+            continue
+        for k, r in enumerate(rows):
+            if r is not None:
+                mine[k] = value[r]
+    head.load_state_dict(state)
+
+
+def fit_transfer_unit(
+    recipe: Recipe,
+    unit: str,
+    clips: list[Clip],
+    out_dir: Path,
+    integrated: Path,
+    *,
+    resume: bool = True,
+    pipeline: FeaturePipeline | None = None,
+    selection_clips: list[Clip] | None = None,
+) -> UnitResult:
+    """S4's transfer learning for one machine type: the integrated model's encoder, frozen, and a new classifier
+    over the type's IDs (initialised from the integrated head's rows of those IDs), the only thing trained
+    (``train.transfer_epochs`` epochs, the recipe's optimiser, schedule, mixup and selection).
+
+    Args:
+        recipe: the resolved recipe (``train.mode: transfer``).
+        unit: the machine type.
+        clips: its training clips.
+        out_dir: the unit's folder.
+        integrated: the integrated (``all``) model's ``model.pt``.
+        resume, pipeline, selection_clips: as :func:`fit_unit`.
+    """
+    import lightning.pytorch as pl
+
+    start = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    t = recipe.train
+    payload = torch.load(integrated, map_location="cpu", weights_only=False)
+    classes = class_map(clips, t.mode, t.classes)
+    index = {c: i for i, c in enumerate(classes)}
+    labels = torch.tensor([index[class_key(c, t.mode, t.classes)] for c in clips], dtype=torch.long)
+    train_clips, val_clips = _split(recipe, clips)
+    pipeline = pipeline or build_feature_pipeline(recipe)
+    cache = compute_chunks(clips, pipeline, recipe.features)
+    shape: tuple[int, int, int] = tuple(cache.chunks.shape[1:])  # type: ignore[assignment]
+    if list(shape) != list(payload["chunk_shape"]):
+        raise DataError(f"{integrated}: built for chunks {payload['chunk_shape']}, these are {list(shape)}; retrain")
+    in_train = torch.zeros(cache.n_clips, dtype=torch.bool)
+    in_train[train_clips] = True
+    train_chunk = in_train[cache.clip_index]
+    chunk_labels = labels[cache.clip_index]
+
+    pl.seed_everything(t.seed + 3, workers=True, verbose=False)
+    model = build_embedding_model(recipe, shape)
+    model.load_state_dict(payload["state_dict"])
+    head = build_head(recipe.head, model.embed_dim, len(classes))
+    integrated_index = {c: i for i, c in enumerate(payload["classes"])}
+    restrict_head(head, payload["head_state_dict"], [integrated_index.get(f"{unit}/{c}") for c in classes])
+    selection = _selection(recipe, unit, clips, cache, val_clips, classes, selection_clips, pipeline)
+    val_loader = None
+    if val_clips and selection is None:
+        val_set = ChunkDataset(cache.chunks[~train_chunk], chunk_labels[~train_chunk])
+        val_loader = DataLoader(val_set, batch_size=t.batch_size, shuffle=False, num_workers=t.num_workers)
+    loader = _train_loader(recipe, cache, chunk_labels, len(classes), train_chunk, None)
+    module = MarginClassifierModule(model, head, t, batches_per_epoch=len(loader), trainable=["head"])
+    epochs = t.transfer_epochs or t.epochs
+    print(f"[{unit}] transfer: classifier of {len(classes)} IDs on the frozen integrated encoder, {epochs} epochs")
+    trainer, selected = _run_step(
+        recipe, module, loader, val_loader, out_dir, resume=resume, epochs=epochs, selection=selection
+    )
+    model_path = out_dir / MODEL_FILE
+    if trainer.is_global_zero:
+        _save_model(model_path, module, unit, classes, shape, recipe, selected.name)
+    return UnitResult(
+        unit,
+        classes,
+        model_path,
+        selected if selected.is_file() else None,
+        len(train_clips),
+        len(val_clips),
+        time.perf_counter() - start,
+    )
+
+
+def load_head(path: str | os.PathLike[str], embed_dim: int) -> tuple[torch.nn.Module, list[str]] | None:
+    """The trained classification head of a ``model.pt`` (eval mode) for ``embed_dim``-wide embeddings and its
+    class map; None if the head has no ``logits``."""
+    payload = torch.load(path, map_location="cpu", weights_only=False)
+    recipe = recipe_from_dict(payload["recipe"], str(path))
+    state = payload["head_state_dict"]
+    head = build_head(recipe.head, embed_dim, len(payload["classes"]))
+    head.load_state_dict(state)
+    if not hasattr(head, "logits"):
+        return None
+    return head.eval(), list(payload["classes"])
+
+
 def load_embedding_model(path: str | os.PathLike[str]) -> tuple[EmbeddingModel, dict[str, Any]]:
     """The trained standardiser + backbone of a ``model.pt`` (in eval mode) and the file's metadata."""
     payload = torch.load(path, map_location="cpu", weights_only=False)
@@ -450,6 +617,8 @@ __all__ = [
     "build_embedding_model",
     "build_head",
     "chunk_shape",
+    "fit_transfer_unit",
     "fit_unit",
     "load_embedding_model",
+    "load_head",
 ]
