@@ -31,3 +31,13 @@ def test_temporary_keeps_the_suffix_for_format_detection(tmp_path: Path) -> None
     with atomic_output(tmp_path / "clip.flac") as tmp:
         assert tmp.suffix == ".flac" and tmp.parent == tmp_path
         tmp.write_bytes(b"")
+
+
+def test_outputs_get_ordinary_permissions_not_the_temporary_files_private_ones(tmp_path: Path) -> None:
+    import os
+
+    from soundsentry.io import _UMASK
+
+    path = atomic_write_text(tmp_path / "report.html", "<html></html>")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~_UMASK
+    assert os.umask(_UMASK) == _UMASK  # reading it back leaves it unchanged
