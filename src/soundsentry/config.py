@@ -666,25 +666,35 @@ def apply_override(data: dict[str, Any], override: str, source: str = "<recipe>"
     parts = key.split(".")
     node: Any = data
     for i, part in enumerate(parts[:-1]):
-        if not isinstance(node, dict):
+        if isinstance(node, list):  # stages.0.epochs: an index into a list
+            if not part.isdigit() or int(part) >= len(node):
+                raise ConfigError(f"override {override!r}: {part!r} is not an index of a {len(node)}-entry list")
+            node = node[int(part)]
+        elif isinstance(node, dict):
+            node = node.setdefault(part, {})
+        else:
             raise ConfigError(f"override {override!r}: {'.'.join(parts[:i])} is not a mapping")
-        node = node.setdefault(part, {})
-    if not isinstance(node, dict):
+    last = parts[-1]
+    if isinstance(node, list) and last.isdigit() and int(last) < len(node):
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
         raise ConfigError(f"override {override!r}: {'.'.join(parts[:-1])} is not a mapping")
-    node[parts[-1]] = value
 
 
 def recipe_task(path: str | os.PathLike[str]) -> str:
     """The ``task:`` of a recipe file or packaged name (``anomaly_detection`` when the key is absent)."""
-    file = resolve_recipe_path(path)
-    try:
-        data = _yaml_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{file}: not valid YAML ({' '.join(str(err).split())})") from None
-    if isinstance(data, dict) and "task" not in data and isinstance(data.get("base"), str):
-        data = _read_with_base(file, ())
-    task = data.get("task", ANOMALY_TASK) if isinstance(data, dict) else ANOMALY_TASK
-    return str(task)
+    return str(read_recipe_data(path).get("task", ANOMALY_TASK))
+
+
+def read_recipe_data(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """The mapping of a recipe file or packaged name, its ``base:`` chain merged in, as plain dicts and lists.
+
+    Raises:
+        ConfigError: a missing file, invalid YAML, a non-mapping, a bad or circular ``base:``.
+    """
+    return _to_plain(copy.deepcopy(_read_with_base(resolve_recipe_path(path), ())))
 
 
 def _merge(base: dict[str, Any], child: dict[str, Any]) -> dict[str, Any]:
@@ -732,7 +742,7 @@ def load_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> 
             malformed overrides or invalid values.
     """
     file = resolve_recipe_path(path)
-    data = _to_plain(copy.deepcopy(_read_with_base(file, ())))
+    data = read_recipe_data(file)
     for item in overrides:
         apply_override(data, item, str(file))
     source = f"{file} (with overrides {', '.join(overrides)})" if overrides else str(file)

@@ -82,3 +82,13 @@ def test_overrides_and_resolved_dump(tmp_path: Path) -> None:
         load_scene_recipe("s5_asc_cpresnet_arcface_demo", ["stages.9.epochs=5"])
     dump_scene_recipe(r, tmp_path / "resolved.yaml")
     assert load_scene_recipe(tmp_path / "resolved.yaml") == r
+
+
+def test_scene_recipes_take_a_base_and_list_index_overrides(tmp_path: Path) -> None:
+    child = tmp_path / "mine.yaml"
+    child.write_text("base: s5_asc_mobilenetv2_focal_demo\nname: mine\ntrain: {batch_size: 12}\n")
+    r = load_scene_recipe(child, ["stages.0.epochs=2"])
+    assert (r.name, r.train.batch_size, r.stages[0].epochs) == ("mine", 12, 2)
+    assert r.backbone.name == "asc_mobilenetv2" and r.train.budget_bytes == 131072  # from the base
+    with pytest.raises(ConfigError, match="'7' is not an index of a 1-entry list"):
+        load_scene_recipe(child, ["stages.7.epochs=2"])

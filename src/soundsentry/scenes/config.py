@@ -18,7 +18,6 @@ Unknown keys anywhere are a ConfigError naming the file and the valid keys; ``a.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 from collections.abc import Sequence
@@ -32,7 +31,8 @@ from soundsentry.config import (
     _component,
     _section,
     _to_plain,
-    _yaml_load,
+    apply_override,
+    read_recipe_data,
     resolve_recipe_path,
 )
 from soundsentry.errors import ConfigError
@@ -244,46 +244,12 @@ def validate_scene_recipe(recipe: SceneRecipe, source: str = "<recipe>") -> None
         raise ConfigError(f"{source}: train.batch_size and inference.tta_copies must be positive")
 
 
-def _override(data: dict[str, Any], item: str, source: str) -> None:
-    """``a.b=value`` with list indices allowed (``stages.0.epochs=2``)."""
-    key, eq, text = item.partition("=")
-    parts = key.strip().split(".")
-    if not eq or not all(parts):
-        raise ConfigError(f"override {item!r} is not of the form key.subkey=value (e.g. stages.0.epochs=2)")
-    try:
-        value = _yaml_load(text) if text.strip() else None
-    except yaml.YAMLError as err:
-        raise ConfigError(f"override {item!r}: the value is not valid YAML ({err})") from None
-    node: Any = data
-    for part in parts[:-1]:
-        if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
-                raise ConfigError(f"override {item!r}: {part!r} is not an index of a {len(node)}-entry list")
-            node = node[int(part)]
-        elif isinstance(node, dict):
-            node = node.setdefault(part, {})
-        else:
-            raise ConfigError(f"override {item!r}: {part!r} is not inside a mapping or list")
-    if isinstance(node, list) and parts[-1].isdigit() and int(parts[-1]) < len(node):
-        node[int(parts[-1])] = value
-    elif isinstance(node, dict):
-        node[parts[-1]] = value
-    else:
-        raise ConfigError(f"override {item!r}: cannot set {parts[-1]!r} there")
-
-
 def load_scene_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> SceneRecipe:
     """Read a scene recipe (a path or a packaged name such as ``s5_asc_mobilenetv2_arcface``) with overrides."""
     file = resolve_recipe_path(path)
-    try:
-        data = _yaml_load(file.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{file}: not valid YAML ({' '.join(str(err).split())})") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{file}: a recipe must be a YAML mapping, got {type(data).__name__}")
-    data = copy.deepcopy(data)
+    data = read_recipe_data(file)
     for item in overrides:
-        _override(data, item, str(file))
+        apply_override(data, item, str(file))
     source = f"{file} (with overrides {', '.join(overrides)})" if overrides else str(file)
     return scene_recipe_from_dict(data, source)
 
