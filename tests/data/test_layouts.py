@@ -195,6 +195,24 @@ def test_one_machine_type_folder_as_root(dcase2022_tree: Path) -> None:
     assert {clip.machine_type for clip in result.clips} == {"ToyCar"} and len(result.clips) == 3
 
 
+@pytest.mark.parametrize(
+    ("tree", "split_folder", "layout", "n"),
+    [
+        ("dcase2020_tree", "fan/test", "dcase2020", 2),
+        ("dcase2021_tree", "gearbox/source_test", "dcase2021", 1),
+        ("dcase2022_tree", "fan/test", "dcase2022", 2),
+    ],
+)
+def test_one_split_folder_as_root_takes_the_type_from_its_parent(
+    tree: str, split_folder: str, layout: str, n: int, request: pytest.FixtureRequest
+) -> None:
+    root = request.getfixturevalue(tree) / split_folder
+    result = parse_dataset(root)
+    assert result.layout == layout and result.unknown == []
+    assert {c.machine_type for c in result.clips} == {root.parent.name} and len(result.clips) == n
+    assert {c.split for c in result.clips} == {Split.TEST}
+
+
 def test_mimii_split_rule_and_snr_levels(mimii_tree: Path) -> None:
     assert detect_layout(mimii_tree) == "mimii"
     result = parse_dataset(mimii_tree)

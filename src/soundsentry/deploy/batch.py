@@ -8,18 +8,14 @@ reason; the batch never stops for one bad file.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
 from soundsentry.deploy.detector import ClipScore, Detector, normalise_section, results_table
-from soundsentry.errors import DataError, SoundSentryError
+from soundsentry.errors import DataError
 from soundsentry.io import atomic_write_text
-
-#: Split folders of the DCASE layouts: scoring ``DATA/<type>/<split>`` takes the machine type from ``<type>``.
-SPLIT_FOLDERS = frozenset({"train", "test", "source_test", "target_test", "supplemental"})
 
 
 @dataclass(frozen=True)
@@ -42,21 +38,7 @@ def _items(root: Path, machine_type: str | None, section: str | None, layout: st
         if not files:
             raise DataError(f"{root}: no audio files (.wav, .flac) to score")
         return [(str(p), machine_type, normalise_section(section or "00")) for p in files]
-    parsed = None
-    if root.name in SPLIT_FOLDERS:
-        # DATA/<type>/test of a DCASE layout: the machine type is the parent folder's name, so parse the type
-        # folder and keep the clips under root.
-        try:
-            whole = parse_dataset(root.parent, layout)
-        except SoundSentryError:  # not a DCASE tree after all: parse the folder on its own
-            whole = None
-        if whole is not None:
-            inside = [c for c in whole.clips if Path(c.path).resolve().is_relative_to(root.resolve())]
-            unknown = [p for p in whole.unknown if Path(p).resolve().is_relative_to(root.resolve())]
-            if inside:
-                parsed = dataclasses.replace(whole, clips=inside, unknown=unknown)
-    if parsed is None:
-        parsed = parse_dataset(root, layout)
+    parsed = parse_dataset(root, layout)
     items = [(c.path, c.machine_type, section and normalise_section(section) or c.section) for c in parsed.clips]
     # files the layout does not recognise are reported as rows, not dropped
     items += [(path, "", "") for path in parsed.unknown]

@@ -70,7 +70,8 @@ def parse_dataset(root: str | os.PathLike[str], layout: str | None = None, **opt
     """Parse a data folder into clips.
 
     Args:
-        root: the data folder (for DCASE layouts the folder holding the machine-type folders, or one of them).
+        root: the data folder (for DCASE layouts the folder holding the machine-type folders, one of them, or
+            one split folder such as ``fan/test``).
         layout: a registered layout name; auto-detected when None.
         **options: keyword arguments of the layout (e.g. ``labels_csv`` for ``folder``); they need ``layout``.
 

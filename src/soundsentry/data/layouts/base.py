@@ -77,14 +77,17 @@ def audio_files(root: Path) -> list[Path]:
 def machine_dir_parts(root: Path, path: Path, split_dirs: tuple[str, ...]) -> tuple[str, str, str] | None:
     """(machine type, split folder, file stem) of a DCASE-style path ``<root>/<type>/<split>/<name>``.
 
-    ``root`` may also be one machine-type folder (it then holds a split folder itself); the machine type is then
-    the root folder's name. Returns None when the path has another shape.
+    ``root`` may also be one machine-type folder (it then holds a split folder itself; the machine type is the
+    root folder's name) or one split folder (``<type>/test``; the machine type is its parent's name). Returns None
+    when the path has another shape.
     """
     parts = path.relative_to(root).parts
     if len(parts) == 3 and parts[1] in split_dirs:
         return parts[0], parts[1], Path(parts[2]).stem
     if len(parts) == 2 and parts[0] in split_dirs:
         return root.name, parts[0], Path(parts[1]).stem
+    if len(parts) == 1 and root.name in split_dirs and root.parent.name:
+        return root.parent.name, root.name, Path(parts[0]).stem
     return None
 
 
