@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from soundsentry.errors import ConfigError
-from soundsentry.heads.margin import ArcFace, CosFace, FocalLoss, MarginHead, SoftmaxHead, mixup_batch
+from soundsentry.heads.margin import ArcFace, CosFace, FocalLoss, MarginHead, SoftmaxHead
 from soundsentry.registry import HEADS
 
 B, D, C = 8, 16, 5
@@ -159,31 +159,3 @@ def test_errors() -> None:
         FocalLoss(D, C, gamma=-1.0)
     with pytest.raises(ConfigError, match=r"SoftmaxHead expects embeddings \(B, 16\), got \(2, 3\)"):
         SoftmaxHead(D, C)(torch.randn(2, 3), torch.tensor([0, 1]))
-
-
-def test_mixup_batch_mixes_inputs_and_targets_alike() -> None:
-    torch.manual_seed(0)
-    labels = torch.randint(0, C, (32,))
-    x = F.one_hot(labels, C).double()  # inputs that are their own one-hot labels: the mixes must coincide
-    x_mix, y_mix, lam = mixup_batch(x, labels, C)
-    assert 0.0 <= float(lam) <= 1.0
-    torch.testing.assert_close(x_mix, y_mix.double())
-    torch.testing.assert_close(y_mix.sum(dim=1), torch.ones(32))
-    # Soft targets pass through the same mix, and a head accepts the result.
-    _, y2, _ = mixup_batch(torch.randn(32, D), y_mix, C)
-    torch.testing.assert_close(y2.sum(dim=1), torch.ones(32))
-    assert torch.isfinite(ArcFace(D, C)(torch.randn(32, D), y2))
-
-
-def test_mixup_lambda_is_uniform_by_default() -> None:
-    torch.manual_seed(0)
-    lams = torch.stack([mixup_batch(torch.zeros(2, 1), torch.tensor([0, 1]), 2)[2] for _ in range(400)])
-    assert lams.mean().item() == pytest.approx(0.5, abs=0.05)  # Beta(1, 1): mean 1/2, variance 1/12
-    assert lams.var().item() == pytest.approx(1 / 12, abs=0.02)
-
-
-def test_mixup_errors() -> None:
-    with pytest.raises(ConfigError, match=r"labels must lie in \[0, 4\]"):
-        mixup_batch(torch.zeros(2, 3), torch.tensor([0, 5]), C)
-    with pytest.raises(ConfigError, match="got 3 targets for a batch of 2"):
-        mixup_batch(torch.zeros(2, 3), torch.tensor([0, 1, 2]), C)

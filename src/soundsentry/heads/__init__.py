@@ -5,7 +5,7 @@ every head in :data:`soundsentry.registry.HEADS`.
 """
 
 from soundsentry.heads.adacos import AdaCos, adacos, subcluster_adacos
-from soundsentry.heads.margin import ArcFace, CosFace, FocalLoss, MarginHead, SoftmaxHead, mixup_batch
+from soundsentry.heads.margin import ArcFace, CosFace, FocalLoss, MarginHead, SoftmaxHead, focal_loss
 from soundsentry.heads.section import SectionClassifierHead
 
 __all__ = [
@@ -17,6 +17,6 @@ __all__ = [
     "SectionClassifierHead",
     "SoftmaxHead",
     "adacos",
-    "mixup_batch",
+    "focal_loss",
     "subcluster_adacos",
 ]

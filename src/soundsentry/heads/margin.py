@@ -11,7 +11,8 @@ embedding are L2-normalised, so the logits are scaled cosines ``s * cos(theta_c)
 
 The S4 comparison (classification-based ASD, DCASE 2020) is ``softmax`` vs ``cosface`` vs ``arcface``
 (s = 30, m = 0.05 for both margin losses) vs ``focal`` (alpha = 1, gamma = 1), each with label smoothing 0 or 0.05
-and mixup with ``lambda ~ Beta(1, 1)`` (:func:`mixup_batch`).
+and mixup with ``lambda ~ Beta(1, 1)`` (``train.mixup`` with ``train.mixup_alpha: 1``: the training data mixes
+pairs of chunks and gives these heads the mixed soft labels).
 
 Targets are hard labels ``(B,)`` (int) or soft / mixed labels ``(B, C)`` (float, rows summing to 1, e.g. mixup).
 Soft targets apply the margin to each class in proportion to its target weight ``y_c``::
@@ -278,45 +279,19 @@ class FocalLoss(SoftmaxHead):
         self.gamma = float(gamma)
 
     def criterion(self, logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        log_p = F.log_softmax(logits, dim=1)
-        focus = (1.0 - log_p.exp()).clamp(min=0.0).pow(self.gamma)
-        return -(self.alpha * y * focus * log_p).sum(dim=1).mean()
+        return focal_loss(logits, y, self.alpha, self.gamma)
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, alpha={self.alpha}, gamma={self.gamma}"
 
 
-def mixup_batch(
-    x: torch.Tensor, target: torch.Tensor, num_classes: int, alpha: float = 1.0
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mixup (Zhang et al.) of a batch with a shuffled copy of itself; S4 draws ``lambda ~ Beta(1, 1)``.
-
-    One ``lambda ~ Beta(alpha, alpha)`` per batch; sample i is mixed with sample ``perm[i]`` of a random permutation.
-    Uses torch's global random generator (``torch.manual_seed`` fixes it).
+def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float = 1.0, gamma: float = 2.0) -> torch.Tensor:
+    """Focal loss (Lin et al.) with soft targets: batch mean of ``-sum_c y_c alpha (1 - p_c)^gamma log p_c``.
 
     Args:
-        x: (B, ...) inputs, e.g. (B, 1, F, T) log-mel.
-        target: hard labels (B,) or soft labels (B, C).
-        num_classes: C.
-        alpha: Beta parameter (1 = uniform lambda).
-
-    Returns:
-        ``(x_mix, y_mix, lam)``: ``lam * x + (1 - lam) * x[perm]``, the same mix of the one-hot / soft targets
-        as float (B, C) soft labels for any head of this module, and the scalar ``lam``.
+        logits: (B, C).
+        target: (B, C) soft labels (one-hot, mixed or smoothed).
     """
-    if target.dim() == 1 and not target.is_floating_point():
-        if target.numel() and (target.min() < 0 or target.max() >= num_classes):
-            got = f"{int(target.min())}..{int(target.max())}"
-            raise ConfigError(f"labels must lie in [0, {num_classes - 1}], got {got}; set num_classes to match")
-        y = F.one_hot(target, num_classes).float()
-    elif target.dim() == 2 and target.shape[1] == num_classes:
-        y = target.float()
-    else:
-        raise ConfigError(f"targets must be labels (B,) or soft labels (B, {num_classes}), got {tuple(target.shape)}")
-    if y.shape[0] != x.shape[0]:
-        raise ConfigError(f"got {y.shape[0]} targets for a batch of {x.shape[0]} inputs")
-    if alpha <= 0:
-        raise ConfigError(f"mixup needs Beta(alpha, alpha) with alpha > 0, got {alpha}; S4 uses alpha = 1")
-    lam = torch.distributions.Beta(float(alpha), float(alpha)).sample().to(x.device)
-    perm = torch.randperm(x.shape[0], device=x.device)
-    return lam * x + (1 - lam) * x[perm], lam * y + (1 - lam) * y[perm], lam
+    log_p = F.log_softmax(logits, dim=1)
+    focus = (1.0 - log_p.exp()).clamp(min=0.0).pow(gamma)
+    return -(alpha * target * focus * log_p).sum(dim=1).mean()

@@ -26,23 +26,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from soundsentry.heads.margin import ArcFace
+from soundsentry.heads.margin import ArcFace, focal_loss
 from soundsentry.io import atomic_output, atomic_write_text
 from soundsentry.scenes.augment import mixup, spec_augment, temporal_shuffle
 from soundsentry.scenes.config import AugmentConfig, SceneRecipe, StageConfig
 from soundsentry.scenes.models import SceneClassifier, arcface_neck, classifier_top
-
-
-def focal_loss(logits: Tensor, target: Tensor, alpha: float = 1.0, gamma: float = 2.0) -> Tensor:
-    """Focal loss (Lin et al.) with soft targets: mean over the batch of ``-sum_c y_c alpha (1 - p_c)^gamma log p_c``.
-
-    Args:
-        logits: (B, C).
-        target: (B, C) soft labels (one-hot or mixed).
-    """
-    log_p = F.log_softmax(logits, dim=1)
-    weight = alpha * (1.0 - log_p.exp()).pow(gamma)
-    return -(target * weight * log_p).sum(dim=1).mean()
 
 
 def stage_lr(stage: StageConfig, epoch: int, step: int) -> float:
