@@ -210,29 +210,19 @@ class MixupDataset(torch.utils.data.Dataset):
         return x.to(self.chunks.dtype), y
 
 
-class PairDataset(torch.utils.data.Dataset):
+class PairDataset(MixupDataset):
     """Indexed by ``(a, b, lam)``: the unmixed pair ``(x_a, x_b, onehot(y_a), onehot(y_b), lam)``.
 
     S2 needs both samples and the ratio, not only their mix: pre-training encodes ``X``, ``X'`` and
     ``X_lambda`` (eq. 1 compares them), and fine-tuning adds eq. 1 on the encoder outputs to the KL loss.
-
-    Args:
-        chunks: (M, C, F, W) cached chunks.
-        labels: (M,) class indices.
-        num_classes: length of the one-hot labels.
+    Same arguments as :class:`MixupDataset`.
     """
 
     def __init__(self, chunks: torch.Tensor, labels: torch.Tensor, num_classes: int) -> None:
-        if len(chunks) != len(labels):
-            raise DataError(f"{len(chunks)} chunks but {len(labels)} labels")
-        self.chunks = chunks
-        self.labels = labels
-        self.num_classes = num_classes
+        super().__init__(chunks, labels, num_classes)
+        self._eye = torch.eye(num_classes, dtype=torch.float32)  # one-hot rows, built once
 
-    def __len__(self) -> int:
-        return len(self.chunks)
-
-    def __getitem__(self, item: tuple[int, int, float]) -> tuple[torch.Tensor, ...]:
+    def __getitem__(self, item: tuple[int, int, float]) -> tuple[torch.Tensor, ...]:  # type: ignore[override]
         a, b, lam = item
-        eye = torch.eye(self.num_classes, dtype=torch.float32)
+        eye = self._eye
         return self.chunks[a], self.chunks[b], eye[self.labels[a]], eye[self.labels[b]], torch.tensor(float(lam))

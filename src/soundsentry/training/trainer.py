@@ -448,17 +448,19 @@ def fit_unit(
         trainer, selected = _run_step(recipe, module, loader, None, out_dir, resume=resume, max_steps=t.finetune.steps)
         checkpoint = selected.name
 
-    model_path = out_dir / MODEL_FILE
-    if trainer.is_global_zero:
-        _save_model(model_path, module, unit, classes, shape, recipe, checkpoint)
-    return UnitResult(
+    return _finish_unit(
+        trainer,
+        module,
+        recipe,
         unit,
         classes,
-        model_path,
-        selected if selected.is_file() else None,
+        shape,
+        out_dir,
+        checkpoint,
+        selected,
         len(train_clips),
         len(val_clips),
-        time.perf_counter() - start,
+        start,
     )
 
 
@@ -572,18 +574,42 @@ def fit_transfer_unit(
     trainer, selected = _run_step(
         recipe, module, loader, val_loader, out_dir, resume=resume, epochs=epochs, selection=selection
     )
-    model_path = out_dir / MODEL_FILE
-    if trainer.is_global_zero:
-        _save_model(model_path, module, unit, classes, shape, recipe, selected.name)
-    return UnitResult(
+    return _finish_unit(
+        trainer,
+        module,
+        recipe,
         unit,
         classes,
-        model_path,
-        selected if selected.is_file() else None,
+        shape,
+        out_dir,
+        selected.name,
+        selected,
         len(train_clips),
         len(val_clips),
-        time.perf_counter() - start,
+        start,
     )
+
+
+def _finish_unit(
+    trainer: Any,
+    module: Any,
+    recipe: Recipe,
+    unit: str,
+    classes: list[str],
+    shape: tuple[int, int, int],
+    out_dir: Path,
+    checkpoint: str,
+    selected: Path,
+    n_train: int,
+    n_val: int,
+    start: float,
+) -> UnitResult:
+    """Write the unit's ``model.pt`` (on the main process) and report what training produced."""
+    model_path = out_dir / MODEL_FILE
+    if trainer.is_global_zero:
+        _save_model(model_path, module, unit, classes, shape, recipe, checkpoint)
+    best = selected if selected.is_file() else None
+    return UnitResult(unit, classes, model_path, best, n_train, n_val, time.perf_counter() - start)
 
 
 def load_head(path: str | os.PathLike[str], embed_dim: int) -> tuple[torch.nn.Module, list[str]] | None:
