@@ -124,3 +124,28 @@ def test_cli_report_and_errors(run_dir: Path, tmp_path: Path, monkeypatch: pytes
     assert main(["report", str(tmp_path), "-o", str(tmp_path / "x.html")]) == 2
     with pytest.raises(DataError, match="not a run folder"):
         write_report(tmp_path, tmp_path / "x.html")
+
+
+def test_histogram_writes_a_far_threshold_instead_of_squeezing_the_bars() -> None:
+    """Training scores on another scale (e.g. the other domain's model) put the threshold far off this panel."""
+    import numpy as np
+
+    from soundsentry.deploy.report import _histogram_figure
+    from soundsentry.types import Clip, Domain, Label, Split
+
+    rng = np.random.default_rng(0)
+    clips, scores = [], {}
+    for i in range(20):  # training scores around 100: the gamma threshold lands near 100
+        clips.append(Clip(f"/t/train{i}.wav", "fan", "00", Domain.SOURCE, Split.TRAIN, Label.NORMAL))
+        scores[clips[-1].path] = 100.0 + rng.normal()
+    for domain, centre in ((Domain.SOURCE, 100.0), (Domain.TARGET, 0.01)):  # target test scores near 0.01
+        for i, label in enumerate([Label.NORMAL, Label.ANOMALY] * 5):
+            clips.append(Clip(f"/t/{domain.value}{i}.wav", "fan", "00", domain, Split.TEST, label))
+            scores[clips[-1].path] = centre * (1.0 + 0.1 * rng.random())
+    fig = _histogram_figure("fan", clips, scores, 0.9)
+    source, target = fig.axes
+    assert source.get_title() == "fan 00, source" and target.get_title() == "fan 00, target"
+    assert any(line.get_linestyle() == "--" for line in source.get_lines())  # in range: drawn
+    assert not target.get_lines()  # far off: not drawn, so the x range stays on the panel's own scores
+    assert any("off scale" in t.get_text() for t in target.texts)
+    assert target.get_xlim()[1] < 1.0
