@@ -28,9 +28,13 @@ from soundsentry.scoring import score_clips
 from soundsentry.training.data import ChunkDataset, EpochShuffleSampler
 from soundsentry.training.extract import embed_clips
 from soundsentry.training.features import build_feature_pipeline, compute_chunks
-from soundsentry.training.module import MarginClassifierModule
+from soundsentry.training.module import ExecutionOptions, MarginClassifierModule
 from soundsentry.training.trainer import build_embedding_model, build_head
 from soundsentry.types import Split
+
+
+def _execution_options(recipe) -> ExecutionOptions:
+    return ExecutionOptions(channels_last=recipe.train.channels_last, compile=recipe.train.compile)
 
 
 def _sync(device: str) -> None:
@@ -43,7 +47,9 @@ def bare_step_rate(recipe, shape, device: str, steps: int) -> float:
     model = build_embedding_model(recipe, shape)
     model.standardizer = torch.nn.Identity()  # random inputs are standardised already
     head = build_head(recipe.head, model.embed_dim, 4)
-    model, head = model.to(device).train(), head.to(device)
+    module = MarginClassifierModule(model, head, recipe.train, batches_per_epoch=1).to(device)
+    _execution_options(recipe).setup(None, module, "fit")  # train.channels_last / train.compile, as in training
+    model, head = module.model.train(), module.head
     opt = torch.optim.SGD([*model.parameters(), *head.parameters()], lr=0.01, momentum=0.9)
     B = recipe.train.batch_size
     x, y = torch.randn(B, *shape, device=device), torch.randint(0, 4, (B,), device=device)
@@ -97,7 +103,7 @@ def lightning_rate(recipe, cache, device: str, steps: int) -> float:
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,
-        callbacks=[timer],
+        callbacks=[timer, _execution_options(recipe)],
     )
     trainer.fit(module, train_dataloaders=loader)
     return timer.rate
@@ -109,13 +115,20 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--steps", type=int, default=5, help="timed training steps per measurement")
     parser.add_argument("--clips", type=int, default=96, help="clips for the feature / extract measurements")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="recipe override for both networks, e.g. --set train.channels_last=true --set train.compile=true",
+    )
     args = parser.parse_args()
     torch.manual_seed(0)
     clips = parse_dataset(args.data).clips
     train = [c for c in clips if c.split is Split.TRAIN][: args.clips]
     rows = []
     for name in ("s1_arcface_mfn_net1", "s1_arcface_mfn_net2"):
-        recipe = load_recipe(name)
+        recipe = load_recipe(name, args.set)
         pipeline = build_feature_pipeline(recipe).to(args.device)
         start = time.perf_counter()
         cache = compute_chunks(train, pipeline, recipe.features)
@@ -133,7 +146,7 @@ def main() -> None:
         score_clips(emb.clip.astype(np.float64), fake, "knn_cosine:k=10")
         ext_rate = len(train) / (time.perf_counter() - start)
         rows.append((name, shape, feat_rate, bare, full, ext_rate))
-    print(f"device: {args.device}; torch {torch.__version__}; threads {torch.get_num_threads()}")
+    print(f"device: {args.device}; torch {torch.__version__}; threads {torch.get_num_threads()}; set {args.set}")
     print("| recipe | chunk (C, F, T) | features clips/s | bare step samples/s | training samples/s | ", end="")
     print("extract+score clips/s |")
     print("|---|---|---|---|---|---|")

@@ -7,6 +7,7 @@ programming errors show a traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from soundsentry import __version__
 from soundsentry.deploy import cli as deploy_cli
+from soundsentry.distributed import is_global_zero
 from soundsentry.errors import SoundSentryError
 from soundsentry.scenes import cli as scenes_cli
 
@@ -282,6 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return 2
+    if not is_global_zero():  # a DDP worker process re-running this command: the launching process reports
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - for the life of the worker process
     try:
         _dispatch(args)
     except SoundSentryError as err:

@@ -233,6 +233,12 @@ class TrainConfig:
         transfer_epochs: epochs of the per-type classifier fine-tuning of ``mode: transfer`` (``None``: ``epochs``).
         selection: checkpoint selection on AUC + pAUC (:class:`SelectionConfig`, S4); ``None`` selects on the
             validation loss (``val_fraction``).
+        channels_last: keep 4-D weights (and so the convolutions) in channels-last memory layout while training:
+            the same results up to float rounding, faster on CPU (oneDNN) and with mixed precision on GPU
+            (BENCHMARKS.md). An execution option, not a hyper-parameter.
+        compile: ``torch.compile`` the backbone in place before training (state-dict keys unchanged, so
+            checkpoints and ``model.pt`` are the same as without it). Costs a compilation of tens of seconds per
+            training phase and, on CPU, a C++ compiler; pays off on long runs.
     """
 
     mode: str = "per_machine_type"
@@ -262,6 +268,8 @@ class TrainConfig:
     init_from: str | None = None
     transfer_epochs: int | None = None
     selection: SelectionConfig | None = None
+    channels_last: bool = False
+    compile: bool = False
 
 
 @dataclass
@@ -489,8 +497,9 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
         _validate_warmup_schedule(t.scheduler, source)
     if "lr" not in t.optimizer.kwargs:
         raise ConfigError(f"{source}: train.optimizer needs a learning rate, e.g. {{name: sgd, lr: 0.05}}")
-    if not isinstance(t.mixup, bool):
-        raise ConfigError(f"{source}: train.mixup must be true or false, got {t.mixup!r}")
+    for key in ("mixup", "channels_last", "compile"):
+        if not isinstance(getattr(t, key), bool):
+            raise ConfigError(f"{source}: train.{key} must be true or false, got {getattr(t, key)!r}")
     _validate_s2_train(recipe, source)
     _validate_s4_train(recipe, source)
     if t.finetune is not None:

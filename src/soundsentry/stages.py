@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from soundsentry.config import Recipe, dump_resolved, load_recipe
+from soundsentry.distributed import is_global_zero
 from soundsentry.errors import ConfigError, DataError
 from soundsentry.io import atomic_output, atomic_write_text
 from soundsentry.types import Clip, Split
@@ -171,6 +172,8 @@ def train(
             "seconds": round(result.seconds, 2),
         }
         print(f"[{unit}] done in {result.seconds:.1f} s -> {result.model_path}")
+    if not is_global_zero():  # a DDP worker: the launching process writes the run's files
+        return run_dir
     atomic_write_text(run_dir / CLASS_MAPS_FILE, json.dumps(class_maps, indent=2) + "\n")
     previous = run_dir / SUMMARY_FILE
     merged = {**(json.loads(previous.read_text()) if previous.is_file() else {}), **summary}
@@ -476,6 +479,8 @@ def run(
     manifest = run_dir / MANIFEST_FILE
     prepare(Path(data_root), manifest, layout=layout)
     train(recipe, manifest, run_dir, resume=resume)
+    if not is_global_zero():  # a DDP worker is done when training is; the launching process goes on
+        return {}
     extract(run_dir)
     results = {}
     for path in score(run_dir):

@@ -58,6 +58,27 @@ def build_optimizer(params: Any, spec: ComponentSpec) -> torch.optim.Optimizer:
         raise ConfigError(f"optimizer {spec.name!r}: {err}") from None
 
 
+class ExecutionOptions(pl.Callback):
+    """``train.channels_last`` / ``train.compile`` for every training phase (S1-S4 heads, S2's pre-training).
+
+    Applied in ``setup``, before the optimiser is built, a checkpoint is restored or a DDP wrapper is made:
+    ``Module.to(memory_format=...)`` keeps each ``Parameter`` object (only its data changes layout), and
+    ``Module.compile`` compiles the backbone in place, so parameter names, checkpoints and ``model.pt`` are unchanged.
+    """
+
+    def __init__(self, *, channels_last: bool, compile: bool) -> None:
+        self.channels_last = channels_last
+        self.compile = compile
+
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if self.channels_last:
+            # Convolutions follow their weight's layout, so the inputs need no conversion.
+            pl_module.to(memory_format=torch.channels_last)
+        if self.compile:
+            # The backbone only: the standardiser is cheap and its fitted-check would break the graph.
+            pl_module.model.backbone.compile()
+
+
 class MarginClassifierModule(pl.LightningModule):
     """Trains an :class:`EmbeddingModel` as a classifier of ``num_classes`` machine IDs through a margin head.
 

@@ -50,7 +50,7 @@ from soundsentry.training.features import (
     chunk_shape,
     compute_chunks,
 )
-from soundsentry.training.module import EmbeddingModel, MarginClassifierModule, PairMixupModule
+from soundsentry.training.module import EmbeddingModel, ExecutionOptions, MarginClassifierModule, PairMixupModule
 from soundsentry.training.selection import MONITOR, AucPaucSelection, selection_callback
 from soundsentry.types import Clip, Domain
 
@@ -209,6 +209,8 @@ def _trainer(
         callbacks += [selection, best]
     if t.scheduler.name != "none" or epochs is not None:  # epochs: S2's pre-training, warm-up + cosine
         callbacks.append(LearningRateMonitor(logging_interval="epoch"))
+    if t.channels_last or t.compile:
+        callbacks.append(ExecutionOptions(channels_last=t.channels_last, compile=t.compile))
     return pl.Trainer(
         # A step budget (S3's step 2: "fine-tuned for 5000 iterations") replaces the epoch count.
         max_epochs=-1 if max_steps > 0 else (epochs or t.epochs),
