@@ -109,7 +109,14 @@ def evaluate(
     if not test:
         raise DataError(f"{manifest}: the manifest has no test clips to evaluate; prepare a folder with test data.")
     test_scores, by_path = _read_any_scores(Path(scores_path), clips)
-    result = ev.evaluate(test, test_scores, rule=rule, max_fpr=max_fpr)
+    # Decisions as the baselines make them: score > the gamma threshold of the section's training-clip scores.
+    thresholds: dict[tuple[str, str], float] | None = _gamma_thresholds(clips, by_path, threshold_percentile)
+    if not {c.group for c in test} <= set(thresholds or {}):
+        thresholds = None
+    decisions = None
+    if thresholds is not None:
+        decisions = [int(ev.decide([s], thresholds[c.group])[0]) for c, s in zip(test, test_scores, strict=True)]
+    result = ev.evaluate(test, test_scores, rule=rule, max_fpr=max_fpr, decisions=decisions)
     if verbose:
         print(ev.format_table(result))
     if out_dir is not None:
@@ -117,11 +124,11 @@ def evaluate(
         out_dir.mkdir(parents=True, exist_ok=True)
         ev.write_csv(result, out_dir / "results.csv")
         ev.write_markdown(result, out_dir / "results.md")
-        thresholds = _gamma_thresholds(clips, by_path, threshold_percentile)
-        if not {c.group for c in test} <= set(thresholds):
-            if verbose:
-                print("note: no decision_result CSVs: the scores file lacks training-clip scores for some sections")
-            thresholds = None
+        if thresholds is None and verbose:
+            print(
+                "note: no decision_result CSVs and no precision / recall / F1: the scores file lacks training-clip "
+                "scores for some sections"
+            )
         ev.write_official_csvs(test, test_scores, out_dir / "official", thresholds=thresholds, rule=result.rule)
         if verbose:
             print(f"tables and official CSVs -> {out_dir}")

@@ -1,4 +1,4 @@
-"""AUC, pAUC and the means the DCASE evaluators take over them.
+"""AUC, pAUC, precision / recall / F1 of decisions, and the means the DCASE evaluators take over them.
 
 Both scores come from :func:`sklearn.metrics.roc_auc_score`, exactly as in the official evaluators; pAUC is
 ``roc_auc_score(y, s, max_fpr=...)``, i.e. the McClish-standardised partial area, which maps a random ranking to
@@ -32,6 +32,16 @@ class Metric(str, enum.Enum):
     AUC_TARGET = "AUC (target)"  # 2022-2024: target normals + all anomalies of the section
     PAUC_SOURCE = "pAUC (source)"  # 2022-2024 extra, not in the official score
     PAUC_TARGET = "pAUC (target)"
+    # From the decisions (score > threshold), when given; never part of the official score.
+    PRECISION = "precision"  # 2020 / 2021: the row's clips
+    RECALL = "recall"
+    F1 = "F1 score"
+    PRECISION_SOURCE = "precision (source)"  # 2022-2024: the domain's own normals and anomalies
+    PRECISION_TARGET = "precision (target)"
+    RECALL_SOURCE = "recall (source)"
+    RECALL_TARGET = "recall (target)"
+    F1_SOURCE = "F1 score (source)"
+    F1_TARGET = "F1 score (target)"
 
 
 def check_max_fpr(max_fpr: float) -> float:
@@ -78,6 +88,23 @@ def pauc(
     y = np.asarray(y_true, dtype=int)
     _check_two_classes(y, group)
     return float(roc_auc_score(y, np.asarray(scores, dtype=float), max_fpr=check_max_fpr(max_fpr)))
+
+
+def precision_recall_f1(
+    y_true: Sequence[int] | np.ndarray, decisions: Sequence[int] | np.ndarray
+) -> tuple[float, float, float]:
+    """Precision, recall and F1 of 0/1 decisions (1 = anomalous) as the 2021-2024 evaluators compute them:
+    ``tp / max(tp + fp, eps)``, ``tp / max(tp + fn, eps)``, ``2 P R / max(P + R, eps)``, so a group without
+    any positive decision (or without anomalies) gets 0, not NaN."""
+    y = np.asarray(y_true, dtype=int)
+    d = np.asarray(decisions, dtype=int)
+    tp = float(np.sum((y == 1) & (d == 1)))
+    fp = float(np.sum((y == 0) & (d == 1)))
+    fn = float(np.sum((y == 1) & (d == 0)))
+    eps = sys.float_info.epsilon
+    precision = tp / max(tp + fp, eps)
+    recall = tp / max(tp + fn, eps)
+    return precision, recall, 2.0 * precision * recall / max(precision + recall, eps)
 
 
 def arithmetic_mean(values: Sequence[float] | np.ndarray) -> float:

@@ -28,7 +28,7 @@ import enum
 import logging
 import warnings
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -41,6 +41,7 @@ from soundsentry.evaluation.metrics import (
     check_max_fpr,
     harmonic_mean,
     pauc,
+    precision_recall_f1,
 )
 from soundsentry.types import Clip, Domain, Label, Split
 
@@ -67,6 +68,20 @@ class Rule(str, enum.Enum):
                 Metric.PAUC_TARGET,
             )
         return (Metric.AUC, Metric.PAUC)
+
+    @property
+    def decision_metrics(self) -> tuple[Metric, ...]:
+        """Columns from decisions (score > threshold), in the evaluators' order; only when decisions are given."""
+        if self is Rule.DCASE2022:
+            return (
+                Metric.PRECISION_SOURCE,
+                Metric.PRECISION_TARGET,
+                Metric.RECALL_SOURCE,
+                Metric.RECALL_TARGET,
+                Metric.F1_SOURCE,
+                Metric.F1_TARGET,
+            )
+        return (Metric.PRECISION, Metric.RECALL, Metric.F1)
 
     @property
     def official_metrics(self) -> tuple[Metric, ...]:
@@ -120,6 +135,9 @@ class SectionResult:
         auc_source, auc_target, pauc_source, pauc_target: 2022-2024 only, else None.
         n_normal, n_anomaly: labelled clips in the group.
         n_normal_source, n_normal_target: 2022-2024 only: normals of each domain.
+        decisions: precision / recall / F1 of the decisions (the rule's ``decision_metrics``), empty when
+            :func:`evaluate` got no decisions. 2020 / 2021: over the row's clips; 2022-2024: per domain, over
+            that domain's own normals and anomalies (not all anomalies, unlike the domain AUCs), as the evaluators.
     """
 
     machine_type: str
@@ -135,17 +153,19 @@ class SectionResult:
     pauc_target: float | None = None
     n_normal_source: int | None = None
     n_normal_target: int | None = None
+    decisions: dict[Metric, float] = field(default_factory=dict)
 
     def value(self, metric: Metric) -> float | None:
         """The value of ``metric`` in this row (None where the rule does not define it)."""
-        return {
+        scores = {
             Metric.AUC: self.auc,
             Metric.PAUC: self.pauc,
             Metric.AUC_SOURCE: self.auc_source,
             Metric.AUC_TARGET: self.auc_target,
             Metric.PAUC_SOURCE: self.pauc_source,
             Metric.PAUC_TARGET: self.pauc_target,
-        }[metric]
+        }
+        return scores[metric] if metric in scores else self.decisions.get(metric)
 
 
 @dataclass(frozen=True)
@@ -176,6 +196,7 @@ class EvaluationResult:
     overall: Summary
     n_scored: int
     n_skipped_unlabelled: int
+    has_decisions: bool = False
 
     @property
     def official_score(self) -> float:
@@ -184,8 +205,8 @@ class EvaluationResult:
 
     @property
     def metrics(self) -> tuple[Metric, ...]:
-        """Columns reported for this rule, official ones first."""
-        return self.rule.metrics
+        """Columns reported for this rule, official ones first, then the decision scores when there are any."""
+        return self.rule.metrics + (self.rule.decision_metrics if self.has_decisions else ())
 
 
 def _labels(clips: Sequence[Clip]) -> np.ndarray:
@@ -201,13 +222,34 @@ def _group_name(machine_type: str, section: str, what: str) -> str:
     return f"{machine_type} {what} {section}"
 
 
-def _score_2020(mt: str, sec: str, clips: list[Clip], s: np.ndarray, max_fpr: float) -> list[SectionResult]:
+def _decision_scores(y: np.ndarray, d: np.ndarray | None, names: tuple[Metric, Metric, Metric]) -> dict[Metric, float]:
+    return {} if d is None else dict(zip(names, precision_recall_f1(y, d), strict=True))
+
+
+_PRF = (Metric.PRECISION, Metric.RECALL, Metric.F1)
+_PRF_DOMAIN = {
+    Domain.SOURCE: (Metric.PRECISION_SOURCE, Metric.RECALL_SOURCE, Metric.F1_SOURCE),
+    Domain.TARGET: (Metric.PRECISION_TARGET, Metric.RECALL_TARGET, Metric.F1_TARGET),
+}
+
+
+def _score_2020(
+    mt: str, sec: str, clips: list[Clip], s: np.ndarray, max_fpr: float, d: np.ndarray | None
+) -> list[SectionResult]:
     y = _labels(clips)
     name = _group_name(mt, sec, "id")
-    return [SectionResult(mt, sec, None, auc(y, s, name), pauc(y, s, max_fpr, name), int((y == 0).sum()), int(y.sum()))]
+    n_normal, n_anomaly = int((y == 0).sum()), int(y.sum())
+    decisions = _decision_scores(y, d, _PRF)
+    return [
+        SectionResult(
+            mt, sec, None, auc(y, s, name), pauc(y, s, max_fpr, name), n_normal, n_anomaly, decisions=decisions
+        )
+    ]
 
 
-def _score_2021(mt: str, sec: str, clips: list[Clip], s: np.ndarray, max_fpr: float) -> list[SectionResult]:
+def _score_2021(
+    mt: str, sec: str, clips: list[Clip], s: np.ndarray, max_fpr: float, d: np.ndarray | None
+) -> list[SectionResult]:
     rows = []
     if _is_domain(clips, Domain.UNKNOWN).any():
         raise DataError(
@@ -223,13 +265,22 @@ def _score_2021(mt: str, sec: str, clips: list[Clip], s: np.ndarray, max_fpr: fl
         name = f"{_group_name(mt, sec, 'section')} {domain.value}"
         rows.append(
             SectionResult(
-                mt, sec, domain, auc(y, sd, name), pauc(y, sd, max_fpr, name), int((y == 0).sum()), int(y.sum())
+                mt,
+                sec,
+                domain,
+                auc(y, sd, name),
+                pauc(y, sd, max_fpr, name),
+                int((y == 0).sum()),
+                int(y.sum()),
+                decisions=_decision_scores(y, None if d is None else d[mask], _PRF),
             )
         )
     return rows
 
 
-def _score_2022(mt: str, sec: str, clips: list[Clip], s: np.ndarray, max_fpr: float) -> list[SectionResult]:
+def _score_2022(
+    mt: str, sec: str, clips: list[Clip], s: np.ndarray, max_fpr: float, d: np.ndarray | None
+) -> list[SectionResult]:
     name = _group_name(mt, sec, "section")
     y = _labels(clips)
     unknown_normals = (y == 0) & _is_domain(clips, Domain.UNKNOWN)
@@ -239,8 +290,11 @@ def _score_2022(mt: str, sec: str, clips: list[Clip], s: np.ndarray, max_fpr: fl
             "AUC (target) need the domain of every normal clip (take it from the ground-truth domain files)"
         )
     per_domain: dict[Domain, tuple[float | None, float | None, int]] = {}
+    decisions: dict[Metric, float] = {}
     for domain in (Domain.SOURCE, Domain.TARGET):
         in_domain = _is_domain(clips, domain)
+        if d is not None and in_domain.any():  # the domain's own clips, as the evaluators' confusion matrix
+            decisions.update(_decision_scores(y[in_domain], d[in_domain], _PRF_DOMAIN[domain]))
         n_normal = int((in_domain & (y == 0)).sum())
         if n_normal == 0:
             # No normals of this domain (e.g. a plain folder, all source): no AUC for it; evaluate() warns once.
@@ -266,6 +320,7 @@ def _score_2022(mt: str, sec: str, clips: list[Clip], s: np.ndarray, max_fpr: fl
             pauc_target=tgt[1],
             n_normal_source=src[2],
             n_normal_target=tgt[2],
+            decisions=decisions,
         )
     ]
 
@@ -283,19 +338,23 @@ def _official(rule: Rule, rows: Sequence[SectionResult], arithmetic: dict[Metric
     return harmonic_mean([v for m in rule.official_metrics for v in _column(rows, m)])
 
 
-def _summarise(rule: Rule, machine_type: str | None, rows: Sequence[SectionResult]) -> Summary:
-    present = [m for m in rule.metrics if _column(rows, m)]
+def _summarise(
+    rule: Rule, machine_type: str | None, rows: Sequence[SectionResult], metrics: Sequence[Metric]
+) -> Summary:
+    present = [m for m in metrics if _column(rows, m)]
     arithmetic = {m: arithmetic_mean(_column(rows, m)) for m in present}
     harmonic = {m: harmonic_mean(_column(rows, m)) for m in present}
     return Summary(machine_type, len(rows), arithmetic, harmonic, _official(rule, rows, arithmetic))
 
 
-def _overall(rule: Rule, rows: Sequence[SectionResult], per_type: Sequence[Summary]) -> Summary:
-    summary = _summarise(rule, None, rows)
+def _overall(
+    rule: Rule, rows: Sequence[SectionResult], per_type: Sequence[Summary], metrics: Sequence[Metric]
+) -> Summary:
+    summary = _summarise(rule, None, rows, metrics)
     if rule is not Rule.DCASE2020:
         return summary
     # 2020: overall = mean over machine types of the per-type means, so types with many IDs do not dominate.
-    arithmetic = {m: arithmetic_mean([t.arithmetic[m] for t in per_type]) for m in rule.metrics}
+    arithmetic = {m: arithmetic_mean([t.arithmetic[m] for t in per_type]) for m in summary.arithmetic}
     return Summary(None, len(rows), arithmetic, summary.harmonic, _official(rule, rows, arithmetic))
 
 
@@ -320,11 +379,23 @@ def _check_scores(clips: Sequence[Clip], scores: np.ndarray | Sequence[float]) -
     return arr
 
 
+def _check_decisions(clips: Sequence[Clip], decisions: np.ndarray | Sequence[int]) -> np.ndarray:
+    arr = np.asarray(decisions)
+    if arr.ndim != 1 or arr.shape[0] != len(clips):
+        raise DataError(
+            f"got {len(clips)} clips but decisions of shape {arr.shape}; pass one 0/1 decision per clip, in clip order"
+        )
+    if not np.isin(arr, (0, 1)).all():
+        raise DataError("decisions must be 0 (normal) or 1 (anomalous), as in the decision_result CSVs")
+    return arr.astype(int)
+
+
 def evaluate(
     clips: Sequence[Clip],
     scores: np.ndarray | Sequence[float],
     rule: str | Rule | None = None,
     max_fpr: float = DEFAULT_MAX_FPR,
+    decisions: np.ndarray | Sequence[int] | None = None,
 ) -> EvaluationResult:
     """Score anomaly scores against clip labels with the official DCASE rule of a year.
 
@@ -335,6 +406,8 @@ def evaluate(
         rule: ``"2020"``, ``"2021"`` or ``"2022"`` (also ``"2023"``/``"2024"``); None derives it from
             ``Clip.dataset``.
         max_fpr: upper false-positive rate of pAUC.
+        decisions: optional 0/1 decision per clip (1 = anomalous, e.g. score > the section's threshold): adds
+            precision, recall and F1 per row and their means, as the 2021-2024 evaluators report them.
 
     Raises:
         DataError: scores do not match the clips, a scored score is not finite, no labelled test clip, or a
@@ -342,6 +415,7 @@ def evaluate(
         ConfigError: unknown rule or invalid ``max_fpr``.
     """
     arr = _check_scores(clips, scores)
+    dec = None if decisions is None else _check_decisions(clips, decisions)
     max_fpr = check_max_fpr(max_fpr)
     test = [i for i, c in enumerate(clips) if c.split is Split.TEST]
     scored = [i for i in test if clips[i].label is not Label.UNKNOWN]
@@ -364,17 +438,20 @@ def evaluate(
     rows: list[SectionResult] = []
     for mt, sec in sorted(groups):
         idx = groups[(mt, sec)]
-        rows.extend(_SCORERS[resolved](mt, sec, [clips[i] for i in idx], arr[idx], max_fpr))
+        group_decisions = None if dec is None else dec[idx]
+        rows.extend(_SCORERS[resolved](mt, sec, [clips[i] for i in idx], arr[idx], max_fpr, group_decisions))
 
     _warn_missing_domains(rows)
     types = sorted({r.machine_type for r in rows})
-    per_type = tuple(_summarise(resolved, t, [r for r in rows if r.machine_type == t]) for t in types)
+    metrics = resolved.metrics + (resolved.decision_metrics if dec is not None else ())
+    per_type = tuple(_summarise(resolved, t, [r for r in rows if r.machine_type == t], metrics) for t in types)
     return EvaluationResult(
         rule=resolved,
         max_fpr=max_fpr,
         rows=tuple(rows),
         per_type=per_type,
-        overall=_overall(resolved, rows, per_type),
+        overall=_overall(resolved, rows, per_type, metrics),
         n_scored=len(scored),
         n_skipped_unlabelled=n_skipped,
+        has_decisions=dec is not None,
     )

@@ -36,34 +36,34 @@ def _has_domain(result: EvaluationResult) -> bool:
     return result.rule is Rule.DCASE2021
 
 
-def _header(result: EvaluationResult) -> list[str]:
+def _header(result: EvaluationResult, metrics: Sequence[Metric]) -> list[str]:
     head = ["machine type", "section"] + (["domain"] if _has_domain(result) else [])
-    return head + [_title(result, m) for m in result.metrics] + ["official", "normal", "anomaly"]
+    return head + [_title(result, m) for m in metrics] + ["official", "normal", "anomaly"]
 
 
-def _row_cells(result: EvaluationResult, row: SectionResult) -> list[str]:
+def _row_cells(result: EvaluationResult, row: SectionResult, metrics: Sequence[Metric]) -> list[str]:
     cells = [row.machine_type, row.section] + ([row.domain.value if row.domain else ""] if _has_domain(result) else [])
-    return cells + [_pct(row.value(m)) for m in result.metrics] + ["", str(row.n_normal), str(row.n_anomaly)]
+    return cells + [_pct(row.value(m)) for m in metrics] + ["", str(row.n_normal), str(row.n_anomaly)]
 
 
-def _summary_cells(result: EvaluationResult, summary: Summary) -> list[list[str]]:
+def _summary_cells(result: EvaluationResult, summary: Summary, metrics: Sequence[Metric]) -> list[list[str]]:
     name = summary.machine_type or "all"
     pad = [""] if _has_domain(result) else []
-    amean = [name, _AMEAN, *pad] + [_pct(summary.arithmetic.get(m)) for m in result.metrics]
-    hmean = [name, _HMEAN, *pad] + [_pct(summary.harmonic.get(m)) for m in result.metrics]
+    amean = [name, _AMEAN, *pad] + [_pct(summary.arithmetic.get(m)) for m in metrics]
+    hmean = [name, _HMEAN, *pad] + [_pct(summary.harmonic.get(m)) for m in metrics]
     return [
         amean + ["", "", ""],
         hmean + ["", "", ""],
-        [name, "official score", *pad] + [""] * len(result.metrics) + [_pct(summary.official_score), "", ""],
+        [name, "official score", *pad] + [""] * len(metrics) + [_pct(summary.official_score), "", ""],
     ]
 
 
-def _body(result: EvaluationResult) -> list[list[str]]:
+def _body(result: EvaluationResult, metrics: Sequence[Metric]) -> list[list[str]]:
     body: list[list[str]] = []
     for summary in result.per_type:
-        body.extend(_row_cells(result, r) for r in result.rows if r.machine_type == summary.machine_type)
-        body.extend(_summary_cells(result, summary))
-    body.extend(_summary_cells(result, result.overall))
+        body.extend(_row_cells(result, r, metrics) for r in result.rows if r.machine_type == summary.machine_type)
+        body.extend(_summary_cells(result, summary, metrics))
+    body.extend(_summary_cells(result, result.overall, metrics))
     return body
 
 
@@ -78,8 +78,11 @@ def _caption(result: EvaluationResult) -> str:
 
 
 def format_table(result: EvaluationResult) -> str:
-    """A fixed-width text table: one line per row, arithmetic/harmonic means and official score per type and overall."""
-    header, body = _header(result), _body(result)
+    """A fixed-width text table: one line per row, arithmetic/harmonic means and official score per type and overall.
+
+    AUC and pAUC columns only; precision / recall / F1 of decisions go to the Markdown and CSV files."""
+    metrics = result.rule.metrics
+    header, body = _header(result, metrics), _body(result, metrics)
     widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
 
     def line(cells: Sequence[str]) -> str:
@@ -92,8 +95,9 @@ def format_table(result: EvaluationResult) -> str:
 
 
 def write_markdown(result: EvaluationResult, path: str | os.PathLike[str]) -> Path:
-    """Write the table as GitHub Markdown (percentages) atomically; returns the path."""
-    header, body = _header(result), _body(result)
+    """Write the table as GitHub Markdown (percentages) atomically; returns the path. Every column of
+    ``result.metrics``, the decision scores included."""
+    header, body = _header(result, result.metrics), _body(result, result.metrics)
     lines = [_caption(result), "", "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(cells) + " |" for cells in body]
     return atomic_write_text(path, "\n".join(lines) + "\n")
