@@ -53,6 +53,27 @@ def test_loaded_detector_scores_exactly_as_the_run(trained_run: Path, bundle: Pa
         assert r.decision == ("anomaly" if r.score > r.threshold else "normal")
 
 
+def test_a_softmax_id_detector_scores_exactly_as_the_run(trained_run: Path, tmp_path: Path) -> None:
+    """S4's logits scorer in a bundle: the head's clip logits and each group's own class travel with it."""
+    stages.score(trained_run, ["softmax_id"])
+    expected = _run_scores(trained_run, "softmax_id.csv")
+    detector = Detector(export_detector(trained_run, tmp_path / "softmax"))
+    assert detector.uses_logits is False
+    detector = Detector(export_detector(trained_run, tmp_path / "softmax_id", scorer="softmax_id"))
+    assert detector.uses_logits
+    with np.load(detector.path / detector.group("fan", "01").bank) as bank:
+        assert int(bank["class_index"]) == 1 and bank["embeddings"].shape[1] == 2  # fan's unit: 2 sections
+    tests = [c for c in read_manifest(trained_run / "manifest.jsonl") if c.split is Split.TEST]
+    results = detector.score_files([(c.path, c.machine_type, c.section) for c in tests])
+    assert [r.error for r in results if r.error] == []
+    np.testing.assert_allclose([r.score for r in results], [expected[c.path] for c in tests], rtol=1e-5, atol=1e-6)
+    assert all(0.0 <= r.score <= 1.0 for r in results)  # 1 - a probability
+    fit = [c for c in read_manifest(trained_run / "manifest.jsonl") if is_fit_clip(c)]
+    idx = [i for i, c in enumerate(fit) if c.group == ("fan", "00")]
+    train_scores = np.array([expected[fit[i].path] for i in idx])  # the score stage's out-of-fold training scores
+    assert detector.group("fan", "00").threshold == pytest.approx(fit_gamma_threshold(train_scores, 0.9))
+
+
 def test_bundle_loads_without_the_run_or_training_data(trained_run: Path, bundle: Path, tmp_path: Path) -> None:
     moved = tmp_path / "elsewhere"
     shutil.copytree(bundle, moved)

@@ -76,6 +76,19 @@ def test_onnx_backend_scores_as_the_torch_backend(onnx_bundle: Path, tiny_data: 
     np.testing.assert_allclose([r.score for r in onnx_results], [r.score for r in torch_results], rtol=1e-4)
 
 
+def test_onnx_backend_with_a_logits_scorer(plain_bundle: Path, tiny_data: Path, tmp_path: Path) -> None:
+    """softmax_id: the network in ONNX, the classification head in PyTorch, the same scores as all-PyTorch."""
+    run_dir = Path(read_bundle_meta(plain_bundle)["run"])
+    folder = export_detector(run_dir, tmp_path / "softmax", scorer="softmax_id")
+    assert main(["export-onnx", str(folder)]) == 0
+    files = sorted((tiny_data / "fan" / "test").glob("*.wav"))[:4]
+    items = [(p, "fan", p.name.split("_")[1]) for p in files]
+    torch_results = Detector(folder).score_files(items)
+    onnx_results = Detector(folder, backend="onnx").score_files(items)
+    assert all(r.decision != "error" for r in onnx_results)
+    np.testing.assert_allclose([r.score for r in onnx_results], [r.score for r in torch_results], rtol=1e-4, atol=1e-6)
+
+
 def test_a_difference_above_the_tolerance_is_refused_and_the_bundle_left_unchanged(
     plain_bundle: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

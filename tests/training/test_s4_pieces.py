@@ -137,16 +137,3 @@ def test_bottleneck_resnet50_takes_any_input_size_but_the_ir_variant_checks_it()
     assert build_embedding_model(softmax, (1, 128, 63)).embed_dim == 256  # global pooling: 8 * 256 * width
     with pytest.raises(ConfigError, match=r"backbone.input_size=\[128, 40\]"):
         build_embedding_model(load_recipe("s4_demo_base", ["backbone.width=0.125"]), (1, 128, 40))
-
-
-def test_detectors_refuse_a_logits_scorer_in_one_line() -> None:
-    from pathlib import Path
-
-    from soundsentry.deploy.detector import _refuse_logits_scorer
-    from soundsentry.errors import ConfigError
-
-    _refuse_logits_scorer("knn_cosine:k=3", Path("bundle"))
-    with pytest.raises(
-        ConfigError, match=r"^bundle: scorer 'softmax_id' scores classifier logits.*--scorer knn_cosine"
-    ):
-        _refuse_logits_scorer("softmax_id", Path("bundle"))

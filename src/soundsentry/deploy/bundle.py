@@ -4,9 +4,11 @@
 
     OUT/
       detector.json          format, versions, recipe, scorer, per-group thresholds, manifest summary, file hashes
-      models/<unit>.pt       the run's embedding model files (standardiser + backbone, no head)
+      models/<unit>.pt       the run's model files (standardiser + backbone, and the classification head)
       banks/<type>__<section>.npz
-                             the training embeddings the group's scorer is fitted on when the bundle loads
+                             the training embeddings the group's scorer is fitted on when the bundle loads;
+                             for a logits scorer (S4's ``softmax_id``) the training clips' classifier logits and
+                             the group's own class (``class_index``)
 
 The fitted scorers are not pickled: a bundle stores the normal training embeddings of each (machine type,
 section) and the scorer spec, and :class:`Detector` refits the scorer when it loads (milliseconds for k-NN,
@@ -115,6 +117,34 @@ def _threshold(train_scores: np.ndarray, method: str, percentile: float) -> floa
     return float(np.quantile(finite, percentile))
 
 
+def _training_logits(
+    run_dir: Path, recipe: Any, fit: list[Any], spec: str
+) -> tuple[np.ndarray, np.ndarray, dict[tuple[str, str], int]]:
+    """For a logits scorer: the training clips' clip logits (NaN-padded to the widest unit), their out-of-fold
+    scores and each group's own class, unit by unit as the ``score`` stage takes them."""
+    from soundsentry.scoring import score_clips
+    from soundsentry.stages import CLASS_MAPS_FILE, _fill_unscored_train, group_class_indices, load_logits
+    from soundsentry.training.data import unit_of
+
+    logits = load_logits(run_dir, fit).astype(np.float64)
+    maps_file = run_dir / CLASS_MAPS_FILE
+    if not maps_file.is_file():
+        raise DataError(f"{maps_file} is missing; rerun `soundsentry train` on this run folder")
+    class_maps = json.loads(maps_file.read_text(encoding="utf-8"))
+    units = [unit_of(c, recipe.train.mode) for c in fit]
+    oof = np.full(len(fit), np.nan)
+    class_indices: dict[tuple[str, str], int] = {}
+    for unit in sorted(set(units)):
+        rows = np.array([i for i, u in enumerate(units) if u == unit])
+        sub = [fit[i] for i in rows]
+        X = logits[rows][:, : len(class_maps[unit])]
+        indices = group_class_indices(sub, class_maps[unit], recipe.train.mode)
+        part = score_clips(X, sub, spec, class_indices=indices)
+        oof[rows] = _fill_unscored_train(X, sub, part, spec, class_indices=indices)
+        class_indices.update(indices)
+    return logits, oof, class_indices
+
+
 def export_detector(
     run_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -164,19 +194,19 @@ def export_detector(
     from soundsentry.scorers import create_scorer
 
     probe = create_scorer(spec)  # an unknown scorer fails before any work
-    if getattr(probe, "input_kind", "embedding") == "logits":
-        raise ConfigError(
-            f"scorer {spec!r} scores classifier {probe.input_kind}, which detector bundles do not carry yet; "
-            "export with an embedding scorer, e.g. --scorer knn_cosine:k=10"
-        )
     fit = [c for c in clips if is_fit_clip(c)]
     if not fit:
         raise DataError(f"{run_dir / MANIFEST_FILE}: no normal training clips to fit the detector on")
-    features = load_embeddings(run_dir, fit).astype(np.float64)
-    centres = load_centres(run_dir, fit) if getattr(probe, "wants_centres", False) else None
-    # Every clip here is a training clip: out-of-fold scores, computed the way the detector will score new clips
-    # (their domain is not known, so a domain-aware scorer takes the more normal of its two models).
-    oof = score_clips(features, fit, spec, centres=centres, domain=Domain.UNKNOWN)
+    class_indices: dict[tuple[str, str], int] = {}
+    if getattr(probe, "input_kind", "embedding") == "logits":
+        features, oof, class_indices = _training_logits(run_dir, recipe, fit, spec)
+        centres = None
+    else:
+        features = load_embeddings(run_dir, fit).astype(np.float64)
+        centres = load_centres(run_dir, fit) if getattr(probe, "wants_centres", False) else None
+        # Every clip here is a training clip: out-of-fold scores, computed the way the detector will score new
+        # clips (their domain is not known, so a domain-aware scorer takes the more normal of its two models).
+        oof = score_clips(features, fit, spec, centres=centres, domain=Domain.UNKNOWN)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -193,12 +223,15 @@ def export_detector(
             idx = np.array([i for i, c in enumerate(fit) if c.group == group])
             rel = bank_name(*group)
             (staging / rel).parent.mkdir(exist_ok=True)
+            width = int(np.isfinite(features[idx[0]]).sum())  # logits: the unit's class count (NaN-padded)
             arrays = {
-                "embeddings": features[idx].astype(np.float32),
+                "embeddings": features[idx][:, :width].astype(np.float32),
                 "domains": np.array([fit[i].domain.value for i in idx]),
             }
             if centres is not None:
                 arrays["centres"] = centres[group].astype(np.float32)
+            if group in class_indices:
+                arrays["class_index"] = np.array(class_indices[group])
             with atomic_output(staging / rel) as tmp, open(tmp, "wb") as f:
                 np.savez(f, **arrays)
             threshold = _threshold(oof[idx], method, percentile)

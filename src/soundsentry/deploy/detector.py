@@ -21,17 +21,6 @@ from soundsentry.errors import ConfigError, DataError, SoundSentryError
 from soundsentry.types import Domain
 
 
-def _refuse_logits_scorer(spec: str, path: Path) -> None:
-    from soundsentry.scorers import create_scorer
-
-    kind = getattr(create_scorer(spec), "input_kind", "embedding")
-    if kind == "logits":
-        raise ConfigError(
-            f"{path}: scorer {spec!r} scores classifier {kind}, which detectors do not support yet; "
-            "export the run again with an embedding scorer, e.g. --scorer knn_cosine:k=10"
-        )
-
-
 @dataclass(frozen=True)
 class ClipScore:
     """The verdict on one clip.
@@ -93,7 +82,10 @@ class Detector:
         self.meta = read_bundle_meta(self.path, verify=verify)
         self.recipe = recipe_from_dict(self.meta["recipe"], str(self.path / "detector.json"))
         self.scorer_spec: str = self.meta["scorer"]
-        _refuse_logits_scorer(self.scorer_spec, self.path)
+        from soundsentry.scorers import create_scorer
+
+        # A logits scorer (S4's softmax_id) scores the classification head's clip logits, not the embedding.
+        self.uses_logits = getattr(create_scorer(self.scorer_spec), "input_kind", "embedding") == "logits"
         self.device = device
         self.pipeline = build_feature_pipeline(self.recipe).to(device)
         self.groups: dict[tuple[str, str], GroupInfo] = {}
@@ -108,8 +100,20 @@ class Detector:
                     bank["embeddings"].astype(np.float64),
                     domains=[Domain(d) for d in bank["domains"]] if "domains" in bank else None,
                     centres=bank["centres"].astype(np.float64) if "centres" in bank else None,
+                    class_index=int(bank["class_index"]) if "class_index" in bank else None,
                     where=f"{info.machine_type} section {info.section} of {self.path}",
                 )
+        self._heads: dict[str, Any] = {}
+        if self.uses_logits:
+            from soundsentry.deploy.bundle import BundleError
+            from soundsentry.training.trainer import load_head
+
+            for unit, rel in self.meta["units"].items():
+                model, _ = load_embedding_model(self.path / rel)
+                head = load_head(self.path / rel, model.embed_dim)
+                if head is None:
+                    raise BundleError(f"{self.path / rel}: its head has no logits for {self.scorer_spec!r}")
+                self._heads[unit] = head[0].to(device)
         if backend == "torch":
             self._models = {}
             for unit, rel in self.meta["units"].items():
@@ -188,19 +192,31 @@ class Detector:
         x = chunks.detach().to("cpu", torch.float32).numpy()
         return np.asarray(self._sessions[unit].run(["embeddings"], {"chunks": x})[0])
 
-    def embed_waveform(self, wave: np.ndarray, unit: str) -> np.ndarray:
-        """Clip embedding (D,) of a mono waveform at the detector's sample rate: mean over its chunks."""
+    def _chunk_embeddings(self, wave: np.ndarray, unit: str) -> np.ndarray:
         x = torch.from_numpy(np.ascontiguousarray(wave, dtype=np.float32))[None].to(self.device)
         with torch.no_grad():
             chunks = self.pipeline(x)[0]
         if chunks.shape[0] == 0:
             raise DataError("the clip is too short for one feature chunk; send a longer recording")
-        return self._embed(unit, chunks).mean(axis=0)
+        return self._embed(unit, chunks)
+
+    def embed_waveform(self, wave: np.ndarray, unit: str) -> np.ndarray:
+        """Clip embedding (D,) of a mono waveform at the detector's sample rate: mean over its chunks."""
+        return self._chunk_embeddings(wave, unit).mean(axis=0)
+
+    def scorer_input(self, wave: np.ndarray, unit: str) -> np.ndarray:
+        """What the scorer takes for one clip: its embedding, or for a logits scorer the mean over its chunks of
+        the head's margin-free chunk logits (as ``soundsentry extract`` computes them)."""
+        if not self.uses_logits:
+            return self.embed_waveform(wave, unit)
+        chunk_emb = torch.from_numpy(self._chunk_embeddings(wave, unit)).float().to(self.device)
+        with torch.no_grad():
+            return self._heads[unit].logits(chunk_emb).double().mean(dim=0).cpu().numpy()
 
     def score_waveform(self, wave: np.ndarray, machine_type: str, section: str, *, name: str = "") -> ClipScore:
         """Score one mono waveform (at :attr:`sample_rate`) against its group; raises on unknown groups."""
         info = self.group(machine_type, section)
-        emb = self.embed_waveform(wave, info.unit)
+        emb = self.scorer_input(wave, info.unit)
         score = float(self._scorers[(info.machine_type, info.section)].anomaly_score(emb[None].astype(np.float64))[0])
         decision = "anomaly" if score > info.threshold else "normal"
         return ClipScore(name, info.machine_type, info.section, score, info.threshold, decision)
