@@ -42,8 +42,9 @@ def _sync(device: str) -> None:
         torch.cuda.synchronize()
 
 
-def bare_step_rate(recipe, shape, device: str, steps: int) -> float:
-    """Samples/s of forward + loss + backward + SGD on random chunks."""
+def bare_step_rate(recipe, shape, device: str, steps: int) -> tuple[float, float]:
+    """Samples/s of forward + loss + backward + SGD on random chunks, and the seconds of the two warm-up steps
+    (where ``train.compile`` compiles)."""
     model = build_embedding_model(recipe, shape)
     model.standardizer = torch.nn.Identity()  # random inputs are standardised already
     head = build_head(recipe.head, model.embed_dim, 4)
@@ -53,15 +54,17 @@ def bare_step_rate(recipe, shape, device: str, steps: int) -> float:
     opt = torch.optim.SGD([*model.parameters(), *head.parameters()], lr=0.01, momentum=0.9)
     B = recipe.train.batch_size
     x, y = torch.randn(B, *shape, device=device), torch.randint(0, 4, (B,), device=device)
+    warm_start = time.perf_counter()
     for i in range(steps + 2):  # two warm-up steps
         if i == 2:
+            warm = time.perf_counter() - warm_start
             _sync(device)
             start = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         head(model(x), y).backward()
         opt.step()
     _sync(device)
-    return steps * B / (time.perf_counter() - start)
+    return steps * B / (time.perf_counter() - start), warm
 
 
 class _Timer:
@@ -134,7 +137,7 @@ def main() -> None:
         cache = compute_chunks(train, pipeline, recipe.features)
         feat_rate = len(train) / (time.perf_counter() - start)
         shape = tuple(cache.chunks.shape[1:])
-        bare = bare_step_rate(recipe, shape, args.device, args.steps)
+        bare, warm = bare_step_rate(recipe, shape, args.device, args.steps)
         full = lightning_rate(recipe, cache, args.device, args.steps)
         model = build_embedding_model(recipe, shape)
         model.standardizer.fit(cache.chunks)
@@ -145,13 +148,16 @@ def main() -> None:
         fake = [c if i % 2 else dataclasses.replace(c, split=Split.TEST) for i, c in enumerate(train)]
         score_clips(emb.clip.astype(np.float64), fake, "knn_cosine:k=10")
         ext_rate = len(train) / (time.perf_counter() - start)
-        rows.append((name, shape, feat_rate, bare, full, ext_rate))
+        rows.append((name, shape, feat_rate, bare, warm, full, ext_rate))
     print(f"device: {args.device}; torch {torch.__version__}; threads {torch.get_num_threads()}; set {args.set}")
-    print("| recipe | chunk (C, F, T) | features clips/s | bare step samples/s | training samples/s | ", end="")
+    print(
+        "| recipe | chunk (C, F, T) | features clips/s | bare step samples/s | warm-up s | training samples/s | ",
+        end="",
+    )
     print("extract+score clips/s |")
-    print("|---|---|---|---|---|---|")
-    for name, shape, feat, bare, full, ext in rows:
-        print(f"| {name} | {shape} | {feat:.1f} | {bare:.1f} | {full:.1f} | {ext:.1f} |")
+    print("|---|---|---|---|---|---|---|")
+    for name, shape, feat, bare, warm, full, ext in rows:
+        print(f"| {name} | {shape} | {feat:.1f} | {bare:.1f} | {warm:.1f} | {full:.1f} | {ext:.1f} |")
 
 
 if __name__ == "__main__":
