@@ -13,8 +13,10 @@ import yaml
 
 from soundsentry import stages
 from soundsentry.config import load_recipe
-from soundsentry.errors import ConfigError, DataError
+from soundsentry.data.manifest import read_manifest
+from soundsentry.errors import DataError
 from soundsentry.training.trainer import build_head, restrict_head
+from soundsentry.types import Split
 
 # s4_demo_base shrunk for a test: 32 mels x 16 frames (0.5 s clips), ResNet-50 x0.125, 16-d, 2 epochs.
 S4_TINY = [
@@ -85,10 +87,16 @@ def test_transfer_fine_tunes_only_the_classifier_and_softmax_scores_its_logits(
         scores = [float(row["anomaly_score"]) for row in csv.DictReader(f)]
     assert scores and all(0.0 <= s <= 1.0 for s in scores)
 
-    from soundsentry.deploy.bundle import export_detector
+    # The detector bundle carries the per-type heads: it scores new clips as the score stage did.
+    from soundsentry.deploy import Detector, export_detector
 
-    with pytest.raises(ConfigError, match="softmax_id.*detector bundles do not carry yet.*--scorer knn_cosine"):
-        export_detector(run, tmp_path / "bundle")
+    with open(written[0], newline="") as f:
+        by_path = {row["path"]: float(row["anomaly_score"]) for row in csv.DictReader(f)}
+    detector = Detector(export_detector(run, tmp_path / "bundle"))  # the recipe's first scorer: softmax_id
+    assert detector.uses_logits
+    tests = [c for c in read_manifest(run / "manifest.jsonl") if c.split is Split.TEST][:6]
+    results = detector.score_files([(c.path, c.machine_type, c.section) for c in tests])
+    np.testing.assert_allclose([r.score for r in results], [by_path[c.path] for c in tests], rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.slow
