@@ -23,7 +23,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -381,9 +381,11 @@ def group_class_indices(clips: Sequence[Clip], classes: Sequence[str], mode: str
     return out
 
 
-def _score_logits(run_dir: Path, recipe: Recipe, clips: Sequence[Clip], spec: str) -> np.ndarray:
-    """Scores of a logits scorer (``softmax_id``), unit by unit (each unit's head has its own classes)."""
-    from soundsentry.scoring import score_clips
+def _logit_units(
+    run_dir: Path, recipe: Recipe, clips: Sequence[Clip]
+) -> Iterator[tuple[np.ndarray, list[Clip], np.ndarray, dict[tuple[str, str], int]]]:
+    """Per model unit (each head has its own classes): the rows of ``clips`` it embeds, those clips, their clip
+    logits (n, the unit's class count) and the own class of each of their (machine type, section) groups."""
     from soundsentry.training.data import unit_of
 
     logits = load_logits(run_dir, clips).astype(np.float64)
@@ -392,12 +394,28 @@ def _score_logits(run_dir: Path, recipe: Recipe, clips: Sequence[Clip], spec: st
         raise DataError(f"{maps_file} is missing; rerun `soundsentry train` on this run folder")
     class_maps = json.loads(maps_file.read_text(encoding="utf-8"))
     units = [unit_of(c, recipe.train.mode) for c in clips]
-    scores = np.full(len(clips), np.nan)
     for unit in sorted(set(units)):
         rows = np.array([i for i, u in enumerate(units) if u == unit])
         sub = [clips[i] for i in rows]
-        X = logits[rows][:, : len(class_maps[unit])]
-        indices = group_class_indices(sub, class_maps[unit], recipe.train.mode)
+        yield (
+            rows,
+            sub,
+            logits[rows][:, : len(class_maps[unit])],
+            group_class_indices(sub, class_maps[unit], recipe.train.mode),
+        )
+
+
+def logit_class_indices(run_dir: Path, recipe: Recipe, clips: Sequence[Clip]) -> dict[tuple[str, str], int]:
+    """The own class of every (machine type, section) of ``clips`` in its unit's classifier."""
+    return {group: i for *_, indices in _logit_units(run_dir, recipe, clips) for group, i in indices.items()}
+
+
+def score_logits(run_dir: Path, recipe: Recipe, clips: Sequence[Clip], spec: str) -> np.ndarray:
+    """Scores of a logits scorer (``softmax_id``), unit by unit; training clips get out-of-fold scores."""
+    from soundsentry.scoring import score_clips
+
+    scores = np.full(len(clips), np.nan)
+    for rows, sub, X, indices in _logit_units(run_dir, recipe, clips):
         part = score_clips(X, sub, spec, class_indices=indices)
         scores[rows] = _fill_unscored_train(X, sub, part, spec, class_indices=indices)
     return scores
@@ -435,7 +453,7 @@ def score(run_dir: str | os.PathLike[str], specs: Sequence[str] | None = None) -
     written = []
     for spec in specs:
         if _input_kind(spec) == "logits":
-            scores = _score_logits(run_dir, recipe, clips, spec)
+            scores = score_logits(run_dir, recipe, clips, spec)
         else:
             scores = score_clips(features, clips, spec, centres=centres)
             scores = _fill_unscored_train(features, clips, scores, spec, centres)

@@ -121,28 +121,11 @@ def _training_logits(
     run_dir: Path, recipe: Any, fit: list[Any], spec: str
 ) -> tuple[np.ndarray, np.ndarray, dict[tuple[str, str], int]]:
     """For a logits scorer: the training clips' clip logits (NaN-padded to the widest unit), their out-of-fold
-    scores and each group's own class, unit by unit as the ``score`` stage takes them."""
-    from soundsentry.scoring import score_clips
-    from soundsentry.stages import CLASS_MAPS_FILE, _fill_unscored_train, group_class_indices, load_logits
-    from soundsentry.training.data import unit_of
+    scores as the ``score`` stage computes them, and each group's own class."""
+    from soundsentry.stages import load_logits, logit_class_indices, score_logits
 
     logits = load_logits(run_dir, fit).astype(np.float64)
-    maps_file = run_dir / CLASS_MAPS_FILE
-    if not maps_file.is_file():
-        raise DataError(f"{maps_file} is missing; rerun `soundsentry train` on this run folder")
-    class_maps = json.loads(maps_file.read_text(encoding="utf-8"))
-    units = [unit_of(c, recipe.train.mode) for c in fit]
-    oof = np.full(len(fit), np.nan)
-    class_indices: dict[tuple[str, str], int] = {}
-    for unit in sorted(set(units)):
-        rows = np.array([i for i, u in enumerate(units) if u == unit])
-        sub = [fit[i] for i in rows]
-        X = logits[rows][:, : len(class_maps[unit])]
-        indices = group_class_indices(sub, class_maps[unit], recipe.train.mode)
-        part = score_clips(X, sub, spec, class_indices=indices)
-        oof[rows] = _fill_unscored_train(X, sub, part, spec, class_indices=indices)
-        class_indices.update(indices)
-    return logits, oof, class_indices
+    return logits, score_logits(run_dir, recipe, fit, spec), logit_class_indices(run_dir, recipe, fit)
 
 
 def export_detector(
