@@ -405,20 +405,20 @@ def _logit_units(
         )
 
 
-def logit_class_indices(run_dir: Path, recipe: Recipe, clips: Sequence[Clip]) -> dict[tuple[str, str], int]:
-    """The own class of every (machine type, section) of ``clips`` in its unit's classifier."""
-    return {group: i for *_, indices in _logit_units(run_dir, recipe, clips) for group, i in indices.items()}
-
-
-def score_logits(run_dir: Path, recipe: Recipe, clips: Sequence[Clip], spec: str) -> np.ndarray:
-    """Scores of a logits scorer (``softmax_id``), unit by unit; training clips get out-of-fold scores."""
+def score_logits(
+    run_dir: Path, recipe: Recipe, clips: Sequence[Clip], spec: str
+) -> tuple[np.ndarray, dict[tuple[str, str], int]]:
+    """Scores of a logits scorer (``softmax_id``), unit by unit (training clips get out-of-fold scores), and the
+    own class of every (machine type, section) of ``clips`` in its unit's classifier."""
     from soundsentry.scoring import score_clips
 
     scores = np.full(len(clips), np.nan)
+    class_indices: dict[tuple[str, str], int] = {}
     for rows, sub, X, indices in _logit_units(run_dir, recipe, clips):
         part = score_clips(X, sub, spec, class_indices=indices)
         scores[rows] = _fill_unscored_train(X, sub, part, spec, class_indices=indices)
-    return scores
+        class_indices.update(indices)
+    return scores, class_indices
 
 
 def _wants_centres(spec: str) -> bool:
@@ -453,7 +453,7 @@ def score(run_dir: str | os.PathLike[str], specs: Sequence[str] | None = None) -
     written = []
     for spec in specs:
         if _input_kind(spec) == "logits":
-            scores = score_logits(run_dir, recipe, clips, spec)
+            scores, _ = score_logits(run_dir, recipe, clips, spec)
         else:
             scores = score_clips(features, clips, spec, centres=centres)
             scores = _fill_unscored_train(features, clips, scores, spec, centres)

@@ -122,10 +122,10 @@ def _training_logits(
 ) -> tuple[np.ndarray, np.ndarray, dict[tuple[str, str], int]]:
     """For a logits scorer: the training clips' clip logits (NaN-padded to the widest unit), their out-of-fold
     scores as the ``score`` stage computes them, and each group's own class."""
-    from soundsentry.stages import load_logits, logit_class_indices, score_logits
+    from soundsentry.stages import load_logits, score_logits
 
-    logits = load_logits(run_dir, fit).astype(np.float64)
-    return logits, score_logits(run_dir, recipe, fit, spec), logit_class_indices(run_dir, recipe, fit)
+    oof, class_indices = score_logits(run_dir, recipe, fit, spec)
+    return load_logits(run_dir, fit).astype(np.float64), oof, class_indices
 
 
 def export_detector(

@@ -103,28 +103,29 @@ class Detector:
                     class_index=int(bank["class_index"]) if "class_index" in bank else None,
                     where=f"{info.machine_type} section {info.section} of {self.path}",
                 )
+        if backend not in ("torch", "onnx"):
+            raise ConfigError(f"unknown backend {backend!r}; valid: torch, onnx")
+        # Each unit's model file is read once: its network (torch backend) and its head (logits scorers).
         self._heads: dict[str, Any] = {}
-        if self.uses_logits:
+        models: dict[str, Any] = {}
+        if backend == "torch" or self.uses_logits:
             from soundsentry.deploy.bundle import BundleError
             from soundsentry.training.trainer import load_head
 
             for unit, rel in self.meta["units"].items():
                 model, _ = load_embedding_model(self.path / rel)
-                head = load_head(self.path / rel, model.embed_dim)
-                if head is None:
-                    raise BundleError(f"{self.path / rel}: its head has no logits for {self.scorer_spec!r}")
-                self._heads[unit] = head[0].to(device)
+                models[unit] = model.to(device).eval()
+                if self.uses_logits:
+                    head = load_head(self.path / rel, model.embed_dim)
+                    if head is None:
+                        raise BundleError(f"{self.path / rel}: its head has no logits for {self.scorer_spec!r}")
+                    self._heads[unit] = head[0].to(device)
         if backend == "torch":
-            self._models = {}
-            for unit, rel in self.meta["units"].items():
-                model, _ = load_embedding_model(self.path / rel)
-                self._models[unit] = model.to(device).eval()
+            self._models = models
             self._embed = self._embed_torch
-        elif backend == "onnx":
+        else:
             self._sessions = self._load_onnx()
             self._embed = self._embed_onnx
-        else:
-            raise ConfigError(f"unknown backend {backend!r}; valid: torch, onnx")
         self.backend = backend
 
     def _load_onnx(self) -> dict[str, Any]:

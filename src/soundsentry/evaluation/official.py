@@ -83,6 +83,10 @@ class Rule(str, enum.Enum):
             )
         return (Metric.PRECISION, Metric.RECALL, Metric.F1)
 
+    def columns(self, decisions: bool) -> tuple[Metric, ...]:
+        """Every reported column: ``metrics``, then ``decision_metrics`` when decisions were given."""
+        return self.metrics + (self.decision_metrics if decisions else ())
+
     @property
     def official_metrics(self) -> tuple[Metric, ...]:
         """The per-row values that enter the official score."""
@@ -206,7 +210,7 @@ class EvaluationResult:
     @property
     def metrics(self) -> tuple[Metric, ...]:
         """Columns reported for this rule, official ones first, then the decision scores when there are any."""
-        return self.rule.metrics + (self.rule.decision_metrics if self.has_decisions else ())
+        return self.rule.columns(self.has_decisions)
 
 
 def _labels(clips: Sequence[Clip]) -> np.ndarray:
@@ -443,7 +447,7 @@ def evaluate(
 
     _warn_missing_domains(rows)
     types = sorted({r.machine_type for r in rows})
-    metrics = resolved.metrics + (resolved.decision_metrics if dec is not None else ())
+    metrics = resolved.columns(dec is not None)
     per_type = tuple(_summarise(resolved, t, [r for r in rows if r.machine_type == t], metrics) for t in types)
     return EvaluationResult(
         rule=resolved,
