@@ -38,6 +38,8 @@ class ConvBNAct(nn.Sequential):
     """Convolution (no bias: the batch norm after it has one), batch norm, then PReLU unless ``act=False``.
 
     ``act=False`` gives the *linear* layers of MobileNetV2 / MobileFaceNet (projection, GDConv, embedding).
+    ``padding=None`` is "same" padding for the odd 1x1 / 3x3 kernels; a kernel that covers the whole feature map
+    (GDConv) passes ``padding=0``, whatever its shape (a square map larger than 1 x 1 included).
     """
 
     def __init__(
@@ -48,10 +50,11 @@ class ConvBNAct(nn.Sequential):
         stride: int = 1,
         groups: int = 1,
         act: bool = True,
+        padding: int | tuple[int, int] | None = None,
     ) -> None:
         kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-        # "Same" padding for the odd square kernels; GDConv (kernel = whole feature map) needs none.
-        padding = (kh // 2, kw // 2) if kh == kw else (0, 0)
+        if padding is None:
+            padding = (kh // 2, kw // 2)
         layers: list[nn.Module] = [
             nn.Conv2d(in_chans, out_chans, (kh, kw), stride, padding, groups=groups, bias=False),
             nn.BatchNorm2d(out_chans),

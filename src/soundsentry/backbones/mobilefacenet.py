@@ -109,7 +109,7 @@ class MobileFaceNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.feature_size = (f, t)
         # Linear GDConv: a learned weighting of every position of the final map instead of average pooling.
-        self.gdconv = ConvBNAct(feature_chans, feature_chans, (f, t), groups=feature_chans, act=False)
+        self.gdconv = ConvBNAct(feature_chans, feature_chans, (f, t), groups=feature_chans, act=False, padding=0)
         self.embedding = ConvBNAct(feature_chans, embed_dim, 1, act=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

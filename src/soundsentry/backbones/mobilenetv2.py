@@ -58,10 +58,16 @@ HEADS: tuple[str, ...] = ("conv", "avg")
 
 
 def _conv_bn_relu6(
-    in_chans: int, out_chans: int, kernel_size: int | tuple[int, int] = 1, stride: int = 1, groups: int = 1
+    in_chans: int,
+    out_chans: int,
+    kernel_size: int | tuple[int, int] = 1,
+    stride: int = 1,
+    groups: int = 1,
+    padding: int | tuple[int, int] | None = None,
 ) -> nn.Sequential:
     kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-    padding = (kh // 2, kw // 2) if kh == kw else (0, 0)  # "same" for 1x1 / 3x3; none for the whole-map kernel
+    if padding is None:  # "same" for the odd 1x1 / 3x3 kernels; the whole-map conv 4x2 passes 0
+        padding = (kh // 2, kw // 2)
     return nn.Sequential(
         nn.Conv2d(in_chans, out_chans, (kh, kw), stride, padding, groups=groups, bias=False),
         nn.BatchNorm2d(out_chans),
@@ -143,7 +149,9 @@ class MobileNetV2Encoder(nn.Module):
         self.feature_size = (f, t)
         # Table 1's "conv2d 4x2": a learned weighting of every position of the final map (4 x 2 at 128 x 64).
         self.pool: nn.Module = (
-            _conv_bn_relu6(feature_chans, feature_chans, (f, t)) if head == "conv" else nn.AdaptiveAvgPool2d(1)
+            _conv_bn_relu6(feature_chans, feature_chans, (f, t), padding=0)
+            if head == "conv"
+            else nn.AdaptiveAvgPool2d(1)
         )
         self.embedding = nn.Conv2d(feature_chans, embed_dim, 1)
 
