@@ -88,6 +88,10 @@ def test_list_names_every_registry(capsys) -> None:
     out = capsys.readouterr().out
     for expected in ("layouts: dcase2020", "front-ends:", "logmel", "mobilefacenet_net1", "arcface", "knn_cosine"):
         assert expected in out
+    lines = dict(line.split(": ", 1) for line in out.strip().splitlines())
+    assert {"logmel_hpss"} <= set(lines["front-ends"].split(", "))  # S5's parts are registered on import
+    assert {"asc_mobilenetv2", "cp_resnet"} <= set(lines["backbones"].split(", "))
+    assert "s5_asc_cpresnet_focal" in lines["recipes"]
 
 
 def _clip(i: int, split: Split, label: Label, machine: str = "m") -> Clip:

@@ -149,11 +149,14 @@ def _gamma_thresholds(clips: list[Clip], by_path: dict[str, float], percentile: 
 
 
 def list_components() -> str:
-    """Every registry with its registered names, one block per kind."""
+    """Every registry with its registered names, one block per kind, for both tasks (machine sounds and S5's
+    scenes: its ``logmel_hpss`` front-end and ``asc_mobilenetv2`` / ``cp_resnet`` backbones share the registries)."""
     import soundsentry.backbones  # noqa: F401  (registration side effects)
     import soundsentry.data.layouts  # noqa: F401
     import soundsentry.frontends  # noqa: F401
     import soundsentry.heads  # noqa: F401
+    import soundsentry.scenes.features  # noqa: F401
+    import soundsentry.scenes.models  # noqa: F401
     import soundsentry.scorers  # noqa: F401
     from soundsentry.config import available_recipes
     from soundsentry.registry import BACKBONES, FRONTENDS, HEADS, LAYOUTS, SCORERS
