@@ -103,3 +103,58 @@ def test_score_clips_passes_domains_and_group_centres() -> None:
     assert all(scores[a] > scores[n] for a, n in zip(anomalous, normal, strict=True))
     with pytest.raises(ConfigError, match="none were given for fan section 00"):
         score_clips(X, clips, spec, centres={})
+
+
+@pytest.mark.parametrize("cov", ["full", "tied", "diag", "spherical"])
+def test_component_log_density_is_each_components_gaussian(cov: str) -> None:
+    from scipy.special import logsumexp
+    from scipy.stats import multivariate_normal
+
+    from soundsentry.scorers.gmm import component_log_density
+
+    X = np.vstack([_blob(np.zeros(D), 30, 0.3), _blob(np.full(D, 2.0), 30, 0.5)])
+    gmm = GaussianMixture(2, covariance_type=cov, random_state=0).fit(X)
+    covs = {
+        "full": lambda c: c,
+        "tied": lambda c: [c] * 2,
+        "diag": lambda c: [np.diag(v) for v in c],
+        "spherical": lambda c: [v * np.eye(D) for v in c],
+    }[cov](gmm.covariances_)
+    test = _blob(np.ones(D), 7, 1.0)
+    dens = component_log_density(test, gmm.means_, gmm.precisions_cholesky_, cov)
+    expected = np.stack([multivariate_normal(m, c).logpdf(test) for m, c in zip(gmm.means_, covs, strict=True)], 1)
+    np.testing.assert_allclose(dens, expected, rtol=1e-10)
+    # With the weights, the components add up to scikit-learn's mixture log-likelihood.
+    np.testing.assert_allclose(logsumexp(dens + np.log(gmm.weights_), axis=1), gmm.score_samples(test), rtol=1e-10)
+
+
+def test_gmm_rules_score_by_the_best_or_the_worst_component() -> None:
+    from scipy.stats import multivariate_normal
+
+    a, b = np.zeros(D), np.full(D, 4.0)
+    X = np.vstack([_blob(a, 40, 0.2), _blob(b, 20, 0.6)])
+    # The centres of both sub-clusters, and an anomaly just outside the tight one, on the side of the other.
+    test = np.vstack([a, b, a + 1.0])
+    fitted = {rule: GMMScorer(2, "diag", rule=rule).fit(X) for rule in GMMScorer.rules}
+    est = fitted["mixture"].estimator_
+    pairs = zip(est.means_, est.covariances_, strict=True)
+    nll = -np.stack([multivariate_normal(m, np.diag(c)).logpdf(test) for m, c in pairs], 1)
+    np.testing.assert_allclose(fitted["mixture"].anomaly_score(test), -est.score_samples(test))
+    np.testing.assert_allclose(fitted["best_component"].anomaly_score(test), nll.min(axis=1))
+    np.testing.assert_allclose(fitted["worst_component"].anomaly_score(test), nll.max(axis=1))
+    # best_component ranks the anomaly above both centres; the literal worst_component ranks the centre of the
+    # tight sub-cluster above it, since that centre is farther from the other sub-cluster (docs/s3.md).
+    best, worst = fitted["best_component"].anomaly_score(test), fitted["worst_component"].anomaly_score(test)
+    assert best[2] > max(best[0], best[1])
+    assert worst[0] > worst[2]
+    with pytest.raises(ConfigError, match="rule must be one of"):
+        create_scorer("gmm:rule=largest")
+
+
+def test_domain_aware_passes_the_gmm_rule_and_regularisation() -> None:
+    X = _blob(np.zeros(D), 30)
+    domains = [Domain.SOURCE] * 26 + [Domain.TARGET] * 4
+    spec = "domain_aware:source=gmm;rule=best_component;reg_covar=0.01;covariance_type=tied,target=ocsvm"
+    scorer = create_scorer(spec).fit(X, domains=domains)
+    reference = GMMScorer(rule="best_component", reg_covar=0.01, covariance_type="tied").fit(X[:26])
+    np.testing.assert_allclose(scorer.anomaly_score(X[:5], domains=[Domain.SOURCE] * 5), reference.anomaly_score(X[:5]))

@@ -5,6 +5,17 @@ type, section) "which number of components is equal to number of sub-clusters ..
 centers as initial mean vectors": ``gmm:init=centres`` takes those centres as a typed ``fit`` argument (the score
 stage passes a run's head centres of the group's class), and then has one component per centre. Wrap this scorer
 in :class:`~soundsentry.scorers.grouped.GroupedScorer`, or use ``soundsentry.scoring.score_clips``, to fit per group.
+
+The document then scores a clip "by largest negative log-likelihood of all components of GMM". ``rule`` chooses how
+the fitted mixture turns into a score (docs/s3.md argues which reading is the document's):
+
+* ``mixture``: ``-log sum_k w_k N(x | mu_k, Sigma_k)``, the negative log-likelihood of the whole mixture;
+* ``best_component``: ``-max_k log N(x | mu_k, Sigma_k)``, the negative of the largest log-likelihood over the
+  components, i.e. the NLL under the component that explains the clip best (its sub-cluster);
+* ``worst_component``: ``max_k -log N(x | mu_k, Sigma_k)``, the literal largest NLL over the components, i.e. the
+  NLL under the component that explains the clip worst.
+
+A component's log-likelihood is its own Gaussian density, without the mixture weight ``w_k``.
 """
 
 from __future__ import annotations
@@ -22,7 +33,7 @@ from soundsentry.scorers.base import NormalityScorer, check_choice, check_positi
 
 @register_scorer("gmm")
 class GMMScorer(NormalityScorer):
-    """score(x) = -log p(x) under ``sklearn.mixture.GaussianMixture``.
+    """score(x) = -log p(x) under ``sklearn.mixture.GaussianMixture`` (whole mixture or one component, ``rule``).
 
     Args:
         n_components: mixture components; needs at least this many training embeddings.
@@ -33,6 +44,7 @@ class GMMScorer(NormalityScorer):
         init: ``kmeans`` (scikit-learn's k-means initialisation) or ``centres``: the initial means are the
             centres passed to ``fit`` (unit vectors from a cosine head, scaled by the median norm of the training
             embeddings so they lie where the embeddings are), one component per centre.
+        rule: ``mixture``, ``best_component`` or ``worst_component`` (module docstring); the fit is the same.
 
     Attributes:
         estimator_: the fitted ``GaussianMixture``.
@@ -40,6 +52,7 @@ class GMMScorer(NormalityScorer):
 
     covariance_types = ("full", "tied", "diag", "spherical")
     inits = ("kmeans", "centres")
+    rules = ("mixture", "best_component", "worst_component")
 
     def __init__(
         self,
@@ -49,6 +62,7 @@ class GMMScorer(NormalityScorer):
         max_iter: int = 100,
         random_state: int = 0,
         init: str = "kmeans",
+        rule: str = "mixture",
     ) -> None:
         self.n_components = n_components
         self.covariance_type = covariance_type
@@ -56,6 +70,7 @@ class GMMScorer(NormalityScorer):
         self.max_iter = max_iter
         self.random_state = random_state
         self.init = init
+        self.rule = rule
 
     @property
     def wants_centres(self) -> bool:
@@ -92,6 +107,7 @@ class GMMScorer(NormalityScorer):
         check_positive_int(self._owner, "n_components", self.n_components)
         check_choice(self._owner, "covariance_type", self.covariance_type, self.covariance_types)
         check_choice(self._owner, "init", self.init, self.inits)
+        check_choice(self._owner, "rule", self.rule, self.rules)
         check_positive_int(self._owner, "max_iter", self.max_iter)
         if isinstance(self.reg_covar, bool) or not isinstance(self.reg_covar, numbers.Real) or not self.reg_covar >= 0:
             raise ConfigError(f"{self._owner}: reg_covar must be a number >= 0, got {self.reg_covar!r}")
@@ -127,3 +143,44 @@ class GMMScorer(NormalityScorer):
             super()._fit(X)
         finally:
             del self._means_init
+
+    def _score(self, X: np.ndarray) -> np.ndarray:
+        if self.rule == "mixture":
+            return super()._score(X)
+        est = self.estimator_
+        log_dens = component_log_density(X, est.means_, est.precisions_cholesky_, est.covariance_type)
+        return -log_dens.max(axis=1) if self.rule == "best_component" else -log_dens.min(axis=1)
+
+
+def component_log_density(
+    X: np.ndarray, means: np.ndarray, precisions_cholesky: np.ndarray, covariance_type: str
+) -> np.ndarray:
+    """log N(x | mu_k, Sigma_k) of every row under every component, from a fitted ``GaussianMixture``'s attributes.
+
+    Args:
+        X: (N, D) embeddings.
+        means: (K, D) component means.
+        precisions_cholesky: Cholesky factors of the precisions as scikit-learn stores them: (K, D, D) ``full``,
+            (D, D) ``tied``, (K, D) ``diag``, (K,) ``spherical``.
+        covariance_type: which of those four.
+
+    Returns:
+        (N, K) log densities (no mixture weights).
+    """
+    K, n_features = means.shape
+    if covariance_type in ("full", "tied"):
+        chol = (
+            precisions_cholesky
+            if covariance_type == "full"
+            else np.broadcast_to(precisions_cholesky, (K, *precisions_cholesky.shape))
+        )
+        maha = np.stack([(((X - means[k]) @ chol[k]) ** 2).sum(axis=1) for k in range(K)], axis=1)
+        log_det = np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
+    else:
+        prec = (
+            precisions_cholesky if covariance_type == "diag" else np.repeat(precisions_cholesky[:, None], n_features, 1)
+        )
+        maha = np.stack([(((X - means[k]) * prec[k]) ** 2).sum(axis=1) for k in range(K)], axis=1)
+        log_det = np.log(prec).sum(axis=1)
+    # log_det is log |Sigma_k|^(-1/2): the sum of the logs of the precision factor's diagonal.
+    return -0.5 * (n_features * np.log(2 * np.pi) + maha) + log_det
