@@ -30,6 +30,7 @@ Stages (files between them):
   extract   embed every clip of a trained run (chunk embeddings and clip means)
   score     fit one or more scorers per machine type and section on the embeddings; no retraining
   evaluate  AUC / pAUC per machine type, section and domain, the official DCASE score, official CSVs
+  fuse      fuse several runs' scores files (z-normalised on training scores, then mean or min)
   run       prepare -> train -> extract -> score -> evaluate for one recipe
   list      list registered components and packaged recipes
   demo      the generated set, the reference detector and the demo-scale S1 recipe, end to end
@@ -161,6 +162,20 @@ def _add_score(sub: argparse._SubParsersAction) -> None:
     )
 
 
+def _add_fuse(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fuse",
+        help="fuse the scores files of several runs",
+        description="Z-normalise each scores file per (machine type, section) with the mean and std of its "
+        "training-clip scores (out of fold, as `soundsentry score` writes them), then write the mean or the minimum "
+        "over the files as one scores file for `soundsentry evaluate`.",
+    )
+    p.add_argument("scores", type=Path, nargs="+", help="scores files (path,anomaly_score) of runs on MANIFEST")
+    p.add_argument("--manifest", type=Path, required=True, help="manifest the runs were scored on")
+    p.add_argument("-o", "--out", type=Path, required=True, help="fused scores file to write")
+    p.add_argument("--method", default="mean", choices=["mean", "min"], help="mean (default) or min of z-scores")
+
+
 def _add_run(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "run",
@@ -206,6 +221,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_extract,
         _add_score,
         _add_evaluate,
+        _add_fuse,
         _add_run,
         _add_list,
         _add_demo,
@@ -258,6 +274,10 @@ def _dispatch(args: argparse.Namespace) -> None:
         from soundsentry import stages
 
         stages.score(args.run_dir, args.scorers or None)
+    elif args.command == "fuse":
+        from soundsentry.fusion import fuse
+
+        fuse(args.scores, args.manifest, args.out, method=args.method)
     elif args.command == "run":
         from soundsentry import stages
 
