@@ -23,7 +23,7 @@ from torch import Tensor
 
 from soundsentry.config import PretrainConfig, Recipe
 from soundsentry.errors import ConfigError
-from soundsentry.io import atomic_output
+from soundsentry.training.modelfile import MODEL_FILE, MODEL_FORMAT, save_model
 from soundsentry.training.module import EmbeddingModel, build_optimizer
 
 PRETRAIN_DIR = "pretrain"
@@ -80,20 +80,11 @@ class VICRegModule(pl.LightningModule):
 def save_pretrained(path: Path, module: VICRegModule, meta: dict[str, Any]) -> None:
     """``model.pt`` of the pre-trained encoder: ``meta`` (format, unit, classes, chunk shape, recipe, checkpoint),
     the standardiser + encoder state and the expander's state (no classifier head yet)."""
-    payload = {
-        **meta,
-        "state_dict": {k: v.detach().cpu() for k, v in module.model.state_dict().items()},
-        "head_state_dict": {},
-        "expander_state_dict": {k: v.detach().cpu() for k, v in module.expander.state_dict().items()},
-    }
-    with atomic_output(path) as tmp:
-        torch.save(payload, tmp)
+    save_model(path, module.model, None, meta, expander=module.expander)
 
 
 def encoder_candidates(run_dir: Path, unit: str) -> list[Path]:
     """Where ``init_from`` looks for a unit's encoder, in order: pre-trained, then fully trained."""
-    from soundsentry.training.trainer import MODEL_FILE
-
     return [run_dir / "models" / unit / PRETRAIN_DIR / MODEL_FILE, run_dir / "models" / unit / MODEL_FILE]
 
 
@@ -106,8 +97,6 @@ def load_init_encoder(recipe: Recipe, unit: str, model: EmbeddingModel, shape: t
     Returns:
         The file the weights came from.
     """
-    from soundsentry.training.trainer import MODEL_FORMAT
-
     run_dir = Path(str(recipe.train.init_from))
     found = [p for p in encoder_candidates(run_dir, unit) if p.is_file()]
     if not found:
