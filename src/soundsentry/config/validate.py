@@ -1,0 +1,256 @@
+"""Checks of every recipe value that can be checked without data; each failure is one :class:`ConfigError` line
+naming the file, the key, what was given and what is valid."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from soundsentry.config.sections import (
+    CHUNK_TAILS,
+    CLASS_LABELS,
+    LENGTH_POLICIES,
+    MODES,
+    OPTIMIZERS,
+    PRECISIONS,
+    PSEUDO_ANOMALIES,
+    REDUCTIONS,
+    SCHEDULER_INTERVALS,
+    SCHEDULERS,
+    STANDARDIZE,
+    ComponentSpec,
+    Recipe,
+)
+from soundsentry.errors import ConfigError
+
+
+def _choice(source: str, where: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise ConfigError(f"{source}: {where} is {value!r}; valid values: {', '.join(choices)}")
+
+
+def _positive_int(source: str, where: str, value: Any, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        raise ConfigError(f"{source}: {where} must be a positive integer, got {value!r}")
+
+
+def _check_component_kwargs(source: str, where: str, spec: ComponentSpec, registry: Any, derived: set[str]) -> None:
+    allowed = set(registry.parameters(_registered(source, where, spec, registry))) - derived
+    unknown = sorted(set(spec.kwargs) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{source}: {where} {spec.name!r} does not take {', '.join(unknown)}; "
+            f"valid keys: name, {', '.join(sorted(allowed))}"
+        )
+
+
+def _registered(source: str, where: str, spec: ComponentSpec, registry: Any) -> str:
+    try:
+        registry.get(spec.name)
+    except ConfigError as err:
+        raise ConfigError(f"{source}: {where}: {err}") from None
+    return spec.name
+
+
+def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
+    """Check every value that can be checked without data; raises :class:`ConfigError` naming ``source``."""
+    import soundsentry.backbones  # noqa: F401  (registration side effects)
+    import soundsentry.frontends  # noqa: F401
+    import soundsentry.heads  # noqa: F401
+    from soundsentry.registry import BACKBONES, FRONTENDS, HEADS
+
+    _check_component_kwargs(source, "frontend", recipe.frontend, FRONTENDS, set())
+    _check_component_kwargs(source, "backbone", recipe.backbone, BACKBONES, set())
+    # The trainer sets the head's embedding size from the backbone and its class count from the data.
+    _check_component_kwargs(source, "head", recipe.head, HEADS, {"embed_dim", "num_classes"})
+
+    f = recipe.features
+    _positive_int(source, "features.sample_rate", f.sample_rate)
+    if f.clip_seconds is not None and not (isinstance(f.clip_seconds, (int, float)) and f.clip_seconds > 0):
+        raise ConfigError(f"{source}: features.clip_seconds must be a positive number or null, got {f.clip_seconds!r}")
+    _choice(source, "features.length_policy", f.length_policy, LENGTH_POLICIES)
+    _positive_int(source, "features.chunk_width", f.chunk_width)
+    _positive_int(source, "features.chunk_hop", f.chunk_hop, allow_none=True)
+    _choice(source, "features.chunk_tail", f.chunk_tail, CHUNK_TAILS)
+    _positive_int(source, "features.fold", f.fold)
+    _choice(source, "features.standardize", f.standardize, STANDARDIZE)
+    _positive_int(source, "features.batch_clips", f.batch_clips)
+    fe_rate = recipe.frontend.kwargs.get("sample_rate")
+    if fe_rate is not None and fe_rate != f.sample_rate:
+        raise ConfigError(
+            f"{source}: frontend.sample_rate is {fe_rate} but features.sample_rate is {f.sample_rate}; make them equal"
+        )
+
+    t = recipe.train
+    _choice(source, "train.mode", t.mode, MODES)
+    _choice(source, "train.classes", t.classes, CLASS_LABELS)
+    _positive_int(source, "train.epochs", t.epochs)
+    _positive_int(source, "train.batch_size", t.batch_size)
+    _positive_int(source, "train.checkpoint_every", t.checkpoint_every)
+    if not isinstance(t.num_workers, int) or t.num_workers < 0:
+        raise ConfigError(f"{source}: train.num_workers must be a non-negative integer, got {t.num_workers!r}")
+    if not isinstance(t.seed, int):
+        raise ConfigError(f"{source}: train.seed must be an integer, got {t.seed!r}")
+    if not (isinstance(t.val_fraction, (int, float)) and 0 <= t.val_fraction < 1):
+        raise ConfigError(f"{source}: train.val_fraction must be in [0, 1), got {t.val_fraction!r}")
+    _choice(source, "train.precision", str(t.precision), PRECISIONS)
+    t.precision = str(t.precision)
+    _choice(source, "train.optimizer.name", t.optimizer.name, OPTIMIZERS)
+    _choice(source, "train.scheduler.name", t.scheduler.name, SCHEDULERS)
+    if t.scheduler.name == "cosine_warm_restarts":
+        allowed = {"T_0", "T_mult", "eta_min", "interval"}
+        unknown = sorted(set(t.scheduler.kwargs) - allowed)
+        if unknown:
+            valid = ", ".join(sorted(allowed))
+            raise ConfigError(f"{source}: train.scheduler does not take {', '.join(unknown)}; valid: name, {valid}")
+        _positive_int(source, "train.scheduler.T_0", t.scheduler.kwargs.get("T_0", 10))
+        _choice(source, "train.scheduler.interval", t.scheduler.kwargs.get("interval", "epoch"), SCHEDULER_INTERVALS)
+    if t.scheduler.name == "cosine_warm_restarts_with_warmup":
+        _validate_warmup_schedule(t.scheduler, source)
+    if "lr" not in t.optimizer.kwargs:
+        raise ConfigError(f"{source}: train.optimizer needs a learning rate, e.g. {{name: sgd, lr: 0.05}}")
+    for key in ("mixup", "channels_last", "compile"):
+        if not isinstance(getattr(t, key), bool):
+            raise ConfigError(f"{source}: train.{key} must be true or false, got {getattr(t, key)!r}")
+    _validate_s2_train(recipe, source)
+    _validate_s4_train(recipe, source)
+    if t.finetune is not None:
+        ft = t.finetune
+        _positive_int(source, "train.finetune.steps", ft.steps)
+        if not isinstance(ft.trainable, list) or not ft.trainable or not all(isinstance(p, str) for p in ft.trainable):
+            raise ConfigError(
+                f"{source}: train.finetune.trainable must be a non-empty list of parameter-name prefixes "
+                f"such as [model.backbone.stages.3, head], got {ft.trainable!r}"
+            )
+        if ft.optimizer is not None:
+            _choice(source, "train.finetune.optimizer.name", ft.optimizer.name, OPTIMIZERS)
+            if "lr" not in ft.optimizer.kwargs:
+                raise ConfigError(
+                    f"{source}: train.finetune.optimizer needs a learning rate, e.g. {{name: adamp, lr: 1e-3}}"
+                )
+
+    if not isinstance(recipe.score.embedding_map, bool):
+        raise ConfigError(f"{source}: score.embedding_map must be true or false, got {recipe.score.embedding_map!r}")
+    if not isinstance(recipe.score.scorers, list) or not recipe.score.scorers:
+        raise ConfigError(f"{source}: score.scorers must be a non-empty list of specs such as 'knn_cosine:k=10'")
+    from soundsentry.scorers import create_scorer
+
+    for spec in recipe.score.scorers:
+        try:
+            create_scorer(spec)
+        except ConfigError as err:
+            raise ConfigError(f"{source}: score.scorers: {err}") from None
+
+
+def _positive_number(source: str, where: str, value: Any, allow_zero: bool = False) -> None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        kind = "a non-negative" if allow_zero else "a positive"
+        raise ConfigError(f"{source}: {where} must be {kind} number, got {value!r}")
+
+
+def _validate_warmup_schedule(spec: ComponentSpec, source: str) -> None:
+    """S4's cosine warm restarts with a warm-up per cycle: the keys of :func:`soundsentry.schedules.
+    cosine_warm_restarts_with_warmup` plus ``interval``."""
+    allowed = {"max_lr", "t_up", "t_0", "t_mult", "min_lr", "interval"}
+    unknown = sorted(set(spec.kwargs) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"{source}: train.scheduler does not take {', '.join(unknown)}; valid: name, {', '.join(sorted(allowed))}"
+        )
+    _choice(source, "train.scheduler.interval", spec.kwargs.get("interval", "epoch"), SCHEDULER_INTERVALS)
+    kw = {k: v for k, v in spec.kwargs.items() if k != "interval"}
+    import torch
+
+    from soundsentry.schedules import cosine_warm_restarts_with_warmup
+
+    try:
+        cosine_warm_restarts_with_warmup(torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=1.0), **kw)
+    except (ConfigError, TypeError) as err:
+        raise ConfigError(f"{source}: train.scheduler: {err}") from None
+
+
+def _validate_s4_train(recipe: Recipe, source: str) -> None:
+    """``mode: transfer``, ``transfer_epochs`` and ``selection`` (S4's additions to ``train``)."""
+    t = recipe.train
+    _positive_int(source, "train.transfer_epochs", t.transfer_epochs, allow_none=True)
+    if t.mode == "transfer" and (t.finetune is not None or t.pretrain is not None or t.geometric_weight > 0):
+        raise ConfigError(
+            f"{source}: train.mode=transfer fine-tunes only the classifier of the integrated model; it cannot be "
+            "combined with train.finetune, train.pretrain or train.geometric_weight (set them to null / 0)"
+        )
+    sel = t.selection
+    if sel is None:
+        return
+    _positive_int(source, "train.selection.every", sel.every)
+    if not isinstance(sel.on_test, bool):
+        raise ConfigError(f"{source}: train.selection.on_test must be true or false, got {sel.on_test!r}")
+    if not isinstance(sel.data, str) or not sel.data:
+        raise ConfigError(f"{source}: train.selection.data must be 'heldout' or a manifest path, got {sel.data!r}")
+    if sel.on_test and sel.data != "heldout":
+        raise ConfigError(
+            f"{source}: train.selection.on_test=true selects on the run's test clips, so train.selection.data must "
+            f"stay 'heldout' (got {sel.data!r}); drop one of them"
+        )
+    if not (isinstance(sel.max_fpr, (int, float)) and 0 < sel.max_fpr <= 1):
+        raise ConfigError(f"{source}: train.selection.max_fpr must be in (0, 1], got {sel.max_fpr!r}")
+    kinds = sel.pseudo_anomalies
+    if not isinstance(kinds, list) or not all(k in PSEUDO_ANOMALIES for k in kinds):
+        raise ConfigError(
+            f"{source}: train.selection.pseudo_anomalies must be a list of {', '.join(PSEUDO_ANOMALIES)}, got {kinds!r}"
+        )
+    if sel.data == "heldout" and not sel.on_test:
+        if not kinds:
+            raise ConfigError(
+                f"{source}: train.selection.pseudo_anomalies is empty, so the held-out set has no anomalies"
+            )
+        if not t.val_fraction > 0:
+            raise ConfigError(
+                f"{source}: train.selection on held-out clips needs train.val_fraction > 0 (e.g. 0.1), got "
+                f"{t.val_fraction!r}"
+            )
+    if t.finetune is not None:
+        raise ConfigError(f"{source}: train.selection and train.finetune cannot be combined; drop one")
+
+
+def _validate_s2_train(recipe: Recipe, source: str) -> None:
+    """Mixup ratio, the geometric term, pre-training and ``init_from`` (S2's additions to ``train``)."""
+    t = recipe.train
+    if t.mixup_alpha is not None:
+        _positive_number(source, "train.mixup_alpha", t.mixup_alpha)
+    _positive_number(source, "train.geometric_weight", t.geometric_weight, allow_zero=True)
+    _choice(source, "train.geometric_reduction", t.geometric_reduction, REDUCTIONS)
+    if t.geometric_weight > 0:
+        if not t.mixup:
+            raise ConfigError(f"{source}: train.geometric_weight > 0 needs train.mixup=true (eq. 1 compares the mix)")
+        if recipe.head.name != "section_classifier":
+            raise ConfigError(
+                f"{source}: train.geometric_weight > 0 needs head section_classifier (S2's 320-128-C classifier "
+                f"with a KL loss), got head {recipe.head.name!r}; set train.geometric_weight=0"
+            )
+        if t.finetune is not None:
+            raise ConfigError(f"{source}: train.geometric_weight and train.finetune cannot be combined; drop one")
+    if t.init_from is not None and (not isinstance(t.init_from, str) or not t.init_from):
+        raise ConfigError(f"{source}: train.init_from must be a run folder path or null, got {t.init_from!r}")
+    p = t.pretrain
+    if p is None:
+        return
+    for key in ("epochs", "batch_size", "expander_dim", "expander_layers"):
+        _positive_int(source, f"train.pretrain.{key}", getattr(p, key))
+    if not isinstance(p.warmup_epochs, int) or isinstance(p.warmup_epochs, bool) or p.warmup_epochs < 0:
+        raise ConfigError(
+            f"{source}: train.pretrain.warmup_epochs must be a non-negative integer, got {p.warmup_epochs!r}"
+        )
+    if p.warmup_epochs > p.epochs:
+        raise ConfigError(
+            f"{source}: train.pretrain.warmup_epochs ({p.warmup_epochs}) exceeds train.pretrain.epochs ({p.epochs})"
+        )
+    for key in ("gamma", "mu", "nu", "end_lr"):
+        _positive_number(source, f"train.pretrain.{key}", getattr(p, key), allow_zero=True)
+    _positive_number(source, "train.pretrain.mixup_alpha", p.mixup_alpha)
+    _choice(source, "train.pretrain.reduction", p.reduction, REDUCTIONS)
+    _choice(source, "train.pretrain.optimizer.name", p.optimizer.name, OPTIMIZERS)
+    if "lr" not in p.optimizer.kwargs:
+        raise ConfigError(f"{source}: train.pretrain.optimizer needs a learning rate, e.g. {{name: lars, lr: 0.8}}")
