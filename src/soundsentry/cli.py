@@ -77,11 +77,13 @@ def _add_reference(sub: argparse._SubParsersAction) -> None:
         help="score a manifest with a reference detector",
         description="Score every clip of a manifest with a detector that needs no training: 'logmel_1nn' "
         "(mean log-mel over time, 1-NN Euclidean distance to the training clips of the same machine type and "
-        "section) or 'rms' (clip RMS energy). Training clips get out-of-fold scores (for decision thresholds).",
+        "section), 'logmel_patch_1nn' (every window of 5 log-mel frames against the training windows of its group, "
+        "nearest-window distance averaged over the clip) or 'rms' (clip RMS energy). Training clips get out-of-fold "
+        "scores (for decision thresholds).",
     )
     p.add_argument("manifest", type=Path, help="manifest written by `soundsentry prepare`")
     p.add_argument("-o", "--out", type=Path, required=True, help="scores file to write (CSV: path,anomaly_score)")
-    p.add_argument("--detector", default="logmel_1nn", choices=["logmel_1nn", "rms"])
+    p.add_argument("--detector", default="logmel_1nn", choices=["logmel_1nn", "logmel_patch_1nn", "rms"])
     p.add_argument("--sample-rate", type=int, default=16000, help="resample clips to this rate (default 16000)")
 
 

@@ -9,6 +9,7 @@ domain-generalisation back-ends ``kmeans_knn``, ``smote_knn``, ``density_knn``, 
 """
 
 from soundsentry.scorers.base import BaseScorer, NormalityScorer, NotFittedScorerError, check_embeddings
+from soundsentry.scorers.chunks import ChunkPoolScorer
 from soundsentry.scorers.classifier import CentroidCosineScorer, SoftmaxScorer
 from soundsentry.scorers.density import DensityKNNScorer
 from soundsentry.scorers.domain import DomainAwareScorer
@@ -30,6 +31,7 @@ from soundsentry.scorers.torch_neighbors import TorchKNNScorer, TorchLOFScorer
 __all__ = [
     "BaseScorer",
     "CentroidCosineScorer",
+    "ChunkPoolScorer",
     "CosineKNNScorer",
     "DensityKNNScorer",
     "DomainAwareScorer",

@@ -1,0 +1,108 @@
+"""Score clips from their chunk embeddings with a ``chunks`` scorer, per (machine type, section), out of fold.
+
+The clip-level counterpart is :func:`soundsentry.scoring.score_clips`; this one fits the scorer on the chunks of
+a group's training clips, scores every chunk of the other clips, and pools each clip's chunk scores. Training
+clips are scored out of fold with the same fold assignment as :func:`~soundsentry.scoring.score_clips` (by clip:
+all chunks of a clip are held out together, so a clip never meets its own chunks).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from soundsentry.errors import DataError
+from soundsentry.scoring import Centres, _group_indices, fit_scorer_on
+from soundsentry.types import Clip, Domain
+
+
+class ChunkIndex:
+    """Where each clip's chunks are: ``rows(clips)`` gives the chunk rows of a set of clips, in clip order."""
+
+    def __init__(self, chunk_clip: np.ndarray, n_clips: int) -> None:
+        chunk_clip = np.asarray(chunk_clip, dtype=np.int64)
+        if chunk_clip.size and (chunk_clip.min() < 0 or chunk_clip.max() >= n_clips):
+            raise DataError(f"chunk_clip indices must lie in [0, {n_clips}); rerun `soundsentry extract`")
+        order = np.argsort(chunk_clip, kind="stable")
+        bounds = np.searchsorted(chunk_clip[order], np.arange(n_clips + 1))
+        self._order, self._bounds = order, bounds
+
+    def rows(self, clip_rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(chunk rows, position in ``clip_rows`` of each chunk's clip) of the clips ``clip_rows``."""
+        parts = [self._order[self._bounds[i] : self._bounds[i + 1]] for i in clip_rows]
+        owner = [np.full(len(p), j, dtype=np.int64) for j, p in enumerate(parts)]
+        if not parts:
+            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+        return np.concatenate(parts), np.concatenate(owner)
+
+
+def _fit(spec: str, chunks: np.ndarray, index: ChunkIndex, clips: Sequence[Clip], fit_rows: np.ndarray, centres):
+    rows, owner = index.rows(fit_rows)
+    if rows.size == 0:
+        raise DataError(f"the training clips of {clips[int(fit_rows[0])].group} have no chunks; rerun extract")
+    group = clips[int(fit_rows[0])].group
+    return fit_scorer_on(
+        spec,
+        chunks[rows],
+        domains=[clips[int(fit_rows[j])].domain for j in owner],
+        centres=None if centres is None else centres.get(group),
+        where=f"{group[0]} section {group[1]}",
+    )
+
+
+def _score(scorer, chunks: np.ndarray, index: ChunkIndex, clips: Sequence[Clip], rows: np.ndarray, domain):
+    chunk_rows, owner = index.rows(rows)
+    if getattr(scorer, "uses_domains", False):
+        domains = [domain or clips[int(rows[j])].domain for j in owner]
+        values = scorer.anomaly_score(chunks[chunk_rows], domains=domains)
+    else:
+        values = scorer.anomaly_score(chunks[chunk_rows])
+    return scorer.pool_clips(values, owner, len(rows))
+
+
+def score_chunk_clips(
+    chunk_features: np.ndarray,
+    chunk_clip: np.ndarray,
+    clips: Sequence[Clip],
+    spec: str,
+    *,
+    n_folds: int = 5,
+    seed: int = 0,
+    centres: Centres | None = None,
+    domain: Domain | None = None,
+) -> np.ndarray:
+    """Anomaly scores for every clip from its chunk embeddings and a ``chunks:...`` scorer spec.
+
+    Args:
+        chunk_features: (M, D) chunk embeddings.
+        chunk_clip: (M,) index into ``clips`` of each chunk's clip.
+        clips: the clips, with their machine type, section, domain and split.
+        spec: a spec of a scorer with ``input_kind == "chunks"`` (``chunks:inner=knn_cosine;k=1,pool=max``).
+        n_folds, seed, centres, domain: as :func:`soundsentry.scoring.score_clips`.
+
+    Returns:
+        (N,) scores, higher = more anomalous; NaN for training clips of a group with a single training clip and
+        for clips without chunks.
+    """
+    chunk_features = np.asarray(chunk_features, dtype=np.float64)
+    if chunk_features.ndim != 2 or len(chunk_features) != len(chunk_clip):
+        raise DataError(
+            f"chunk features have shape {chunk_features.shape} but {len(chunk_clip)} chunk indices were given"
+        )
+    index = ChunkIndex(chunk_clip, len(clips))
+    scores = np.full(len(clips), np.nan)
+    rng = np.random.default_rng(seed)
+    for train_idx, other_idx in _group_indices(clips).values():
+        if other_idx.size:
+            scorer = _fit(spec, chunk_features, index, clips, train_idx, centres)
+            scores[other_idx] = _score(scorer, chunk_features, index, clips, other_idx, domain)
+        folds = min(n_folds, train_idx.size)
+        if folds < 2:
+            continue
+        assignment = rng.permutation(np.arange(train_idx.size) % folds)
+        for fold in range(folds):
+            held, kept = train_idx[assignment == fold], train_idx[assignment != fold]
+            scorer = _fit(spec, chunk_features, index, clips, kept, centres)
+            scores[held] = _score(scorer, chunk_features, index, clips, held, domain)
+    return scores
