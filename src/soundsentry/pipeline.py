@@ -1,151 +1,25 @@
-"""Data and evaluation stages as plain functions: synth, prepare, reference, evaluate, and the demo.
+"""The stage functions the CLI calls: data and evaluation stages (synth, prepare, reference, evaluate; defined in
+:mod:`soundsentry.data_stages`), the component listing and the demo.
 
 Training stages (train, extract, score, run) are in :mod:`soundsentry.stages`. The CLI only calls these.
 
 Every stage reads and writes files (manifest, scores, tables), so stages can be rerun or swapped one at a time.
+The layers: ``data_stages`` <- ``stages`` <- ``pipeline`` (the demo runs both), so nothing below imports this module.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
-from typing import Any
 
-import numpy as np
-
-from soundsentry.errors import DataError
-from soundsentry.types import Clip, Split
-
-
-def synth(
-    out: Path,
-    *,
-    seed: int = 0,
-    scale: float = 1.0,
-    seconds: float | None = None,
-    sections: int | None = None,
-    force: bool = False,
-):
-    """Generate the benchmark data set under ``out`` and print what was written."""
-    from soundsentry.data.synth import generate
-
-    kwargs: dict[str, Any] = {} if seconds is None else {"seconds": seconds}
-    if sections is not None:
-        kwargs["sections"] = sections
-    start = time.perf_counter()
-    summary = generate(out, seed=seed, scale=scale, force=force, **kwargs)
-    if summary.generated:
-        print(f"generated {summary.n_files} clips in {out} ({time.perf_counter() - start:.1f} s)")
-    else:
-        print(f"{out} already holds this generated set ({summary.n_files} clips); nothing to do")
-    return summary
-
-
-def prepare(root: Path, out: Path, *, layout: str | None = None, verbose: bool = True, **options: Any) -> list[Clip]:
-    """Parse ``root`` into clip records, write the manifest ``out`` and print its summary.
-
-    ``options`` go to the layout (e.g. ``labels_csv``, ``normal_labels`` for a CSV-labelled ``folder``).
-    """
-    from soundsentry.data.layouts import parse_dataset
-    from soundsentry.data.manifest import summarize, write_manifest
-
-    result = parse_dataset(root, layout=layout, **options)
-    write_manifest(result.clips, out)
-    if verbose:
-        print(f"layout: {result.layout}; {len(result.clips)} clips -> {out}")
-        print(summarize(result.clips, result.unknown, result.notes))
-    return result.clips
-
-
-def _load_manifest(path: Path) -> list[Clip]:
-    from soundsentry.data.manifest import read_manifest
-
-    clips = read_manifest(path)
-    if not clips:
-        raise DataError(f"{path}: the manifest lists no clips; run `soundsentry prepare` on a data folder first.")
-    return clips
-
-
-def reference(manifest: Path, out: Path, *, detector: str = "logmel_1nn", sample_rate: int = 16000) -> np.ndarray:
-    """Score every clip of ``manifest`` with a reference detector and write the scores file ``out``."""
-    from soundsentry.evaluation import write_scores
-    from soundsentry.reference import reference_scores
-
-    clips = _load_manifest(manifest)
-    scores = reference_scores(clips, detector=detector, sample_rate=sample_rate)
-    write_scores(out, clips, scores)
-    print(f"{detector}: scored {len(clips)} clips -> {out}")
-    return scores
-
-
-def _read_any_scores(scores_path: Path, clips: list[Clip]) -> tuple[np.ndarray, dict[str, float]]:
-    """Scores of the test clips (each must have one) and whatever training-clip scores the file holds."""
-    from soundsentry.evaluation import align_scores, read_official_scores, read_scores
-
-    test = [c for c in clips if c.split is Split.TEST]
-    if scores_path.is_dir():
-        return read_official_scores(scores_path, test), {}
-    if not scores_path.exists():
-        raise DataError(f"{scores_path}: no such scores file; run `soundsentry reference` (or score) first.")
-    by_path = read_scores(scores_path)
-    return align_scores(test, by_path), by_path
-
-
-def evaluate(
-    manifest: Path,
-    scores_path: Path,
-    *,
-    out_dir: Path | None = None,
-    rule: str | None = None,
-    max_fpr: float = 0.1,
-    threshold_percentile: float = 0.9,
-    verbose: bool = True,
-):
-    """Evaluate a scores file against a manifest; print the table and write tables and official CSVs."""
-    from soundsentry import evaluation as ev
-
-    clips = _load_manifest(manifest)
-    test = [c for c in clips if c.split is Split.TEST]
-    if not test:
-        raise DataError(f"{manifest}: the manifest has no test clips to evaluate; prepare a folder with test data.")
-    test_scores, by_path = _read_any_scores(Path(scores_path), clips)
-    # Decisions as the baselines make them: score > the gamma threshold of the section's training-clip scores.
-    thresholds: dict[tuple[str, str], float] | None = _gamma_thresholds(clips, by_path, threshold_percentile)
-    if not {c.group for c in test} <= set(thresholds or {}):
-        thresholds = None
-    decisions = None
-    if thresholds is not None:
-        decisions = [int(ev.decide([s], thresholds[c.group])[0]) for c, s in zip(test, test_scores, strict=True)]
-    result = ev.evaluate(test, test_scores, rule=rule, max_fpr=max_fpr, decisions=decisions)
-    if verbose:
-        print(ev.format_table(result))
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        ev.write_csv(result, out_dir / "results.csv")
-        ev.write_markdown(result, out_dir / "results.md")
-        if thresholds is None and verbose:
-            print(
-                "note: no decision_result CSVs and no precision / recall / F1: the scores file lacks training-clip "
-                "scores for some sections"
-            )
-        ev.write_official_csvs(test, test_scores, out_dir / "official", thresholds=thresholds, rule=result.rule)
-        if verbose:
-            print(f"tables and official CSVs -> {out_dir}")
-    return result
-
-
-def _gamma_thresholds(clips: list[Clip], by_path: dict[str, float], percentile: float) -> dict[tuple[str, str], float]:
-    """Per (machine type, section): the gamma-fit threshold of the normal training clips' scores, when scored."""
-    from soundsentry.evaluation import fit_gamma_threshold
-    from soundsentry.scoring import is_fit_clip
-
-    train: dict[tuple[str, str], list[float]] = {}
-    for clip in clips:
-        value = by_path.get(clip.path)
-        if is_fit_clip(clip) and value is not None and np.isfinite(value):
-            train.setdefault(clip.group, []).append(value)
-    return {g: fit_gamma_threshold(np.array(v), percentile=percentile) for g, v in train.items() if len(v) >= 3}
+from soundsentry.data_stages import (  # noqa: F401  (the private helpers stay importable from here)
+    _gamma_thresholds,
+    _load_manifest,
+    _read_any_scores,
+    evaluate,
+    prepare,
+    reference,
+    synth,
+)
 
 
 def list_components() -> str:
@@ -184,3 +58,6 @@ def demo(out: Path, *, seed: int = 0, scale: float = 1.0, recipe: str = "s1_arcf
     for name, result in results.items():
         print(f"official score ({result.rule.value} rule): {recipe} {name} {100 * result.official_score:.2f} %")
     return results
+
+
+__all__ = ["demo", "evaluate", "list_components", "prepare", "reference", "synth"]

@@ -1,6 +1,9 @@
 """Training stages as plain functions the CLI calls: train, extract, score, and ``run`` for all of them.
 
-Everything a stage needs is read from the run folder, so each stage can be rerun on its own::
+The run folder's files and embedding I/O are in :mod:`soundsentry.runfiles`, what the heads give the scorers
+(logits, centres) in :mod:`soundsentry.run_scoring`; their names stay importable from here. ``run`` uses the data
+stages of :mod:`soundsentry.data_stages` (prepare, evaluate). Everything a stage needs is read from the run folder,
+so each stage can be rerun on its own::
 
     run_dir/
       config.yaml            the resolved recipe (every default filled in)
@@ -20,10 +23,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import re
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -33,54 +35,32 @@ from soundsentry.config import Recipe, dump_resolved, load_recipe
 from soundsentry.distributed import is_global_zero
 from soundsentry.errors import ConfigError, DataError
 from soundsentry.io import atomic_output, atomic_write_text
+from soundsentry.run_scoring import (
+    _fill_unscored_train,
+    _input_kind,
+    _wants_centres,
+    group_class_indices,
+    load_centres,
+    score_logits,
+)
+from soundsentry.runfiles import (
+    CLASS_MAPS_FILE,
+    CONFIG_FILE,
+    EMBEDDINGS_FILE,
+    MANIFEST_FILE,
+    SUMMARY_FILE,
+    check_same_config,
+    device,
+    load_embeddings,
+    load_logits,
+    load_run,
+    read_clips,
+    scores_file_name,
+)
 from soundsentry.types import Clip, Split
 
-CONFIG_FILE = "config.yaml"
-MANIFEST_FILE = "manifest.jsonl"
-CLASS_MAPS_FILE = "class_maps.json"
-SUMMARY_FILE = "train_summary.json"
-EMBEDDINGS_FILE = "embeddings.npz"
-
-
-def _device(recipe: Recipe) -> str:
-    """Where features and extraction run: the GPU when the recipe allows one and there is one."""
-    import torch
-
-    accelerator = recipe.train.accelerator
-    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
-        return "cuda"
-    return "cpu"
-
-
-def _check_same_config(recipe: Recipe, run_dir: Path) -> None:
-    existing = run_dir / CONFIG_FILE
-    if not existing.is_file():
-        return
-    previous = load_recipe(existing)
-    if previous.to_dict() != recipe.to_dict():
-        changed = sorted(_diff(previous.to_dict(), recipe.to_dict()))
-        raise ConfigError(
-            f"{run_dir} holds a run of a different config (changed: {', '.join(changed[:5])}); "
-            "use another run folder, or pass resume=False (--no-resume) to retrain from scratch there"
-        )
-
-
-def _diff(a: Any, b: Any, prefix: str = "") -> set[str]:
-    if isinstance(a, dict) and isinstance(b, dict):
-        out: set[str] = set()
-        for key in set(a) | set(b):
-            out |= _diff(a.get(key), b.get(key), f"{prefix}{key}.")
-        return out
-    return set() if a == b else {prefix.rstrip(".")}
-
-
-def _read_clips(manifest_path: Path) -> list[Clip]:
-    from soundsentry.data.manifest import read_manifest
-
-    clips = read_manifest(manifest_path)
-    if not clips:
-        raise DataError(f"{manifest_path}: the manifest lists no clips; run `soundsentry prepare` first")
-    return clips
+# The names these had when they lived here.
+_device, _check_same_config, _read_clips, _load_run = device, check_same_config, read_clips, load_run
 
 
 def train(
@@ -104,21 +84,22 @@ def train(
     from soundsentry.data.manifest import write_manifest
     from soundsentry.training.data import ALL_UNIT, training_units, unit_of
     from soundsentry.training.features import build_feature_pipeline
-    from soundsentry.training.trainer import MODEL_FILE, fit_transfer_unit, fit_unit, load_embedding_model
+    from soundsentry.training.modelfile import MODEL_FILE, load_embedding_model
+    from soundsentry.training.trainer import fit_transfer_unit, fit_unit
 
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     if resume:
-        _check_same_config(recipe, run_dir)
+        check_same_config(recipe, run_dir)
     elif (run_dir / "models").exists():
         shutil.rmtree(run_dir / "models")
     dump_resolved(recipe, run_dir / CONFIG_FILE)
-    clips = _read_clips(Path(manifest_path))
+    clips = read_clips(Path(manifest_path))
     if Path(manifest_path).resolve() != (run_dir / MANIFEST_FILE).resolve():
         write_manifest(clips, run_dir / MANIFEST_FILE)
 
-    pipeline = build_feature_pipeline(recipe).to(_device(recipe))
+    pipeline = build_feature_pipeline(recipe).to(device(recipe))
     class_maps: dict[str, list[str]] = {}
     summary: dict[str, Any] = {}
     selection = _selection_clips(recipe, clips)
@@ -193,14 +174,7 @@ def _selection_clips(recipe: Recipe, clips: Sequence[Clip]) -> list[Clip] | None
         raise DataError(
             f"{path}: train.selection.data names no manifest file; write one with `soundsentry prepare` or use heldout"
         )
-    return _read_clips(path)
-
-
-def _load_run(run_dir: Path) -> tuple[Recipe, list[Clip]]:
-    config = run_dir / CONFIG_FILE
-    if not config.is_file():
-        raise DataError(f"{run_dir}: no {CONFIG_FILE}; train a model into this folder first (`soundsentry train`)")
-    return load_recipe(config), _read_clips(run_dir / MANIFEST_FILE)
+    return read_clips(path)
 
 
 def extract(run_dir: str | os.PathLike[str]) -> Path:
@@ -217,11 +191,11 @@ def extract(run_dir: str | os.PathLike[str]) -> Path:
     from soundsentry.training.data import unit_of
     from soundsentry.training.extract import embed_clips
     from soundsentry.training.features import build_feature_pipeline
-    from soundsentry.training.trainer import MODEL_FILE, load_embedding_model, load_head
+    from soundsentry.training.modelfile import MODEL_FILE, load_embedding_model, load_head
 
     run_dir = Path(run_dir)
-    recipe, clips = _load_run(run_dir)
-    device = _device(recipe)
+    recipe, clips = load_run(run_dir)
+    where = device(recipe)
     pipeline = build_feature_pipeline(recipe)
     units = [unit_of(c, recipe.train.mode) for c in clips]
     clip_emb: list[np.ndarray | None] = [None] * len(clips)
@@ -234,7 +208,7 @@ def extract(run_dir: str | os.PathLike[str]) -> Path:
         model, _ = load_embedding_model(path)
         index = [i for i, u in enumerate(units) if u == unit]
         start = time.perf_counter()
-        emb = embed_clips(model, pipeline, [clips[i] for i in index], recipe.features, device=device)
+        emb = embed_clips(model, pipeline, [clips[i] for i in index], recipe.features, device=where)
         for j, i in enumerate(index):
             clip_emb[i] = emb.clip[j]
             chunk_parts.append((i, emb.chunk[emb.chunk_clip == j]))
@@ -274,159 +248,6 @@ def _clip_logits(head: Any, chunk_emb: np.ndarray, chunk_clip: np.ndarray, n_cli
     return (sums / np.bincount(chunk_clip, minlength=n_clips)[:, None]).astype(np.float32)
 
 
-def load_logits(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> np.ndarray:
-    """Clip logits (N, C_max) of ``run_dir/embeddings.npz`` in the order of ``clips`` (NaN-padded per unit)."""
-    path = Path(run_dir) / EMBEDDINGS_FILE
-    if not path.is_file():
-        raise DataError(f"{path} is missing; run the extract stage first")
-    with np.load(path) as data:
-        if "clip_logits" not in data:
-            raise DataError(
-                f"{path} holds no classifier logits (the run's head has none, or it was extracted before logits were "
-                "saved); rerun `soundsentry extract`, or use an embedding scorer instead of softmax_id"
-            )
-        row = {str(p): i for i, p in enumerate(data["paths"])}
-        missing = [c.path for c in clips if c.path not in row]
-        if missing:
-            raise DataError(f"{path}: {len(missing)} clips have no logits (e.g. {missing[0]}); rerun extract")
-        return data["clip_logits"][[row[c.path] for c in clips]]
-
-
-def load_embeddings(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> np.ndarray:
-    """Clip embeddings (N, D) of ``run_dir/embeddings.npz`` in the order of ``clips`` (matched by path)."""
-    path = Path(run_dir) / EMBEDDINGS_FILE
-    if not path.is_file():
-        raise DataError(f"{path} is missing; run the extract stage first")
-    with np.load(path) as data:
-        row = {str(p): i for i, p in enumerate(data["paths"])}
-        missing = [c.path for c in clips if c.path not in row]
-        if missing:
-            raise DataError(f"{path}: {len(missing)} clips have no embedding (e.g. {missing[0]}); rerun extract")
-        return data["clip_embeddings"][[row[c.path] for c in clips]]
-
-
-def scores_file_name(spec: str) -> str:
-    """File name of a scorer spec's scores: ``knn_cosine:k=10`` -> ``knn_cosine_k=10.csv`` (no ``:`` or ``,``)."""
-    return re.sub(r"[^A-Za-z0-9_.=+-]", "_", spec.replace(" ", "")) + ".csv"
-
-
-def _fill_unscored_train(
-    features: np.ndarray,
-    clips: Sequence[Clip],
-    scores: np.ndarray,
-    spec: str,
-    centres: Any = None,
-    class_indices: Any = None,
-) -> np.ndarray:
-    """Training clips of a group with one training clip get no out-of-fold score; score them in sample."""
-    from soundsentry.scoring import fit_scorer, score_rows
-
-    for group in sorted({clips[i].group for i in np.flatnonzero(~np.isfinite(scores))}):
-        idx = np.array([i for i, c in enumerate(clips) if c.group == group and c.split is Split.TRAIN])
-        scorer = fit_scorer(spec, features, clips, idx, centres, class_indices)
-        scores[idx] = np.where(np.isfinite(scores[idx]), scores[idx], score_rows(scorer, features, clips, idx))
-    return scores
-
-
-def load_centres(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> dict[tuple[str, str], np.ndarray]:
-    """Learned sub-cluster centres per (machine type, section): the centres of every class of the group.
-
-    Read from each unit's ``model.pt`` (head weights and class map); a group's classes are those whose key is
-    its section (``fan/00`` in ``all`` mode), or starts with it (``fan/00/source`` ...). Empty when the run's
-    head has no ``centres`` (e.g. ArcFace).
-    """
-    import torch
-
-    from soundsentry.training.data import unit_of
-    from soundsentry.training.trainer import MODEL_FILE, build_head
-
-    run_dir = Path(run_dir)
-    recipe, _ = _load_run(run_dir)
-    out: dict[tuple[str, str], np.ndarray] = {}
-    for unit in sorted({unit_of(c, recipe.train.mode) for c in clips}):
-        path = run_dir / "models" / unit / MODEL_FILE
-        if not path.is_file():
-            raise DataError(f"{path} is missing: {unit} has no trained model; run `soundsentry train` on this run")
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-        state = payload["head_state_dict"]
-        head = build_head(recipe.head, int(state["weight"].shape[1]), len(payload["classes"]))
-        head.load_state_dict(state)
-        if not hasattr(head, "centres"):
-            return {}
-        centres = head.centres.numpy().astype(np.float64)  # (C, S, D)
-        for group in {c.group for c in clips if unit_of(c, recipe.train.mode) == unit}:
-            base = f"{group[0]}/{group[1]}" if recipe.train.mode == "all" else group[1]
-            rows = [i for i, key in enumerate(payload["classes"]) if key == base or key.startswith(base + "/")]
-            if rows:
-                out[group] = centres[rows].reshape(-1, centres.shape[-1])
-    return out
-
-
-def _input_kind(spec: str) -> str:
-    from soundsentry.scorers import create_scorer
-
-    return str(getattr(create_scorer(spec), "input_kind", "embedding"))
-
-
-def group_class_indices(clips: Sequence[Clip], classes: Sequence[str], mode: str) -> dict[tuple[str, str], int]:
-    """Own class of each (machine type, section) in a unit's class map: the class whose key is the section
-    (``fan/00`` in ``all`` mode). Groups with several classes (``train.classes: section_domain``) are left out, so a
-    logits scorer learns theirs from the training logits."""
-    index = {key: i for i, key in enumerate(classes)}
-    out = {}
-    for group in {c.group for c in clips}:
-        key = f"{group[0]}/{group[1]}" if mode == "all" else group[1]
-        if key in index:
-            out[group] = index[key]
-    return out
-
-
-def _logit_units(
-    run_dir: Path, recipe: Recipe, clips: Sequence[Clip]
-) -> Iterator[tuple[np.ndarray, list[Clip], np.ndarray, dict[tuple[str, str], int]]]:
-    """Per model unit (each head has its own classes): the rows of ``clips`` it embeds, those clips, their clip
-    logits (n, the unit's class count) and the own class of each of their (machine type, section) groups."""
-    from soundsentry.training.data import unit_of
-
-    logits = load_logits(run_dir, clips).astype(np.float64)
-    maps_file = run_dir / CLASS_MAPS_FILE
-    if not maps_file.is_file():
-        raise DataError(f"{maps_file} is missing; rerun `soundsentry train` on this run folder")
-    class_maps = json.loads(maps_file.read_text(encoding="utf-8"))
-    units = [unit_of(c, recipe.train.mode) for c in clips]
-    for unit in sorted(set(units)):
-        rows = np.array([i for i, u in enumerate(units) if u == unit])
-        sub = [clips[i] for i in rows]
-        yield (
-            rows,
-            sub,
-            logits[rows][:, : len(class_maps[unit])],
-            group_class_indices(sub, class_maps[unit], recipe.train.mode),
-        )
-
-
-def score_logits(
-    run_dir: Path, recipe: Recipe, clips: Sequence[Clip], spec: str
-) -> tuple[np.ndarray, dict[tuple[str, str], int]]:
-    """Scores of a logits scorer (``softmax_id``), unit by unit (training clips get out-of-fold scores), and the
-    own class of every (machine type, section) of ``clips`` in its unit's classifier."""
-    from soundsentry.scoring import score_clips
-
-    scores = np.full(len(clips), np.nan)
-    class_indices: dict[tuple[str, str], int] = {}
-    for rows, sub, X, indices in _logit_units(run_dir, recipe, clips):
-        part = score_clips(X, sub, spec, class_indices=indices)
-        scores[rows] = _fill_unscored_train(X, sub, part, spec, class_indices=indices)
-        class_indices.update(indices)
-    return scores, class_indices
-
-
-def _wants_centres(spec: str) -> bool:
-    from soundsentry.scorers import create_scorer
-
-    return bool(getattr(create_scorer(spec), "wants_centres", False))
-
-
 def score(run_dir: str | os.PathLike[str], specs: Sequence[str] | None = None) -> list[Path]:
     """Fit each scorer per (machine type, section) on training clip embeddings and score every clip.
 
@@ -445,7 +266,7 @@ def score(run_dir: str | os.PathLike[str], specs: Sequence[str] | None = None) -
     from soundsentry.scoring import score_clips
 
     run_dir = Path(run_dir)
-    recipe, clips = _load_run(run_dir)
+    recipe, clips = load_run(run_dir)
     specs = list(specs) if specs else list(recipe.score.scorers)
     features = load_embeddings(run_dir, clips).astype(np.float64)
     # Scorers initialised from the head's sub-cluster centres (gmm:init=centres) get them per group.
@@ -478,7 +299,7 @@ def run(
         ``{scores file stem: EvaluationResult}``; tables go to ``run_dir/results/<stem>/``.
     """
     from soundsentry.config import ANOMALY_TASK, recipe_task
-    from soundsentry.pipeline import evaluate, prepare
+    from soundsentry.data_stages import evaluate, prepare
 
     task = recipe_task(recipe_path)
     if task != ANOMALY_TASK:
@@ -511,6 +332,25 @@ def run(
     if recipe.score.embedding_map:
         from soundsentry.deploy.report import write_embedding_maps
 
-        for unit, png in write_embedding_maps(run_dir, _read_clips(manifest), recipe.train.mode, run_dir / "results"):
+        for unit, png in write_embedding_maps(run_dir, read_clips(manifest), recipe.train.mode, run_dir / "results"):
             print(f"[{unit}] embedding map -> {png}")
     return results
+
+
+__all__ = [
+    "CLASS_MAPS_FILE",
+    "CONFIG_FILE",
+    "EMBEDDINGS_FILE",
+    "MANIFEST_FILE",
+    "SUMMARY_FILE",
+    "extract",
+    "group_class_indices",
+    "load_centres",
+    "load_embeddings",
+    "load_logits",
+    "run",
+    "score",
+    "score_logits",
+    "scores_file_name",
+    "train",
+]

@@ -165,7 +165,7 @@ def write_embedding_maps(run_dir: Path, clips: list[Clip], mode: str, out_dir: P
         (unit, PNG path) pairs; a unit without train and test clips (or with fewer than 5) gets none.
     """
     from soundsentry.evaluation.embedding_map import plot_embedding_map
-    from soundsentry.stages import EMBEDDINGS_FILE
+    from soundsentry.runfiles import EMBEDDINGS_FILE
     from soundsentry.training.data import unit_of
 
     path = run_dir / EMBEDDINGS_FILE
@@ -238,7 +238,8 @@ def write_report(
         ``out``.
     """
     from soundsentry.config import load_recipe
-    from soundsentry.stages import CONFIG_FILE, MANIFEST_FILE, SUMMARY_FILE, _read_clips, scores_file_name
+    from soundsentry.runfiles import CONFIG_FILE, MANIFEST_FILE, SUMMARY_FILE, scores_file_name
+    from soundsentry.runfiles import read_clips as _read_clips
 
     run = Path(run_dir)
     if not (run / CONFIG_FILE).is_file():

@@ -1,0 +1,120 @@
+"""The run folder: its file names, reading its recipe and manifest back, and the embedding / logit arrays.
+
+Everything a stage needs is read from the run folder, so each stage can be rerun on its own::
+
+    run_dir/
+      config.yaml            the resolved recipe (every default filled in)
+      manifest.jsonl         the clips the run was trained and scored on
+      class_maps.json        {unit: [class key, ...]}; a class's index is its position
+      train_summary.json     clips, classes, checkpoint used and seconds per unit
+      models/<unit>/         last.ckpt, best.ckpt, logs/metrics.csv, model.pt (unit = machine type, or "all";
+                             ``mode: transfer`` has both: the integrated model and each type's classifier on it)
+      embeddings.npz         clip and chunk embeddings of every train and test clip
+      scores/<spec>.csv      path,anomaly_score per scorer spec
+      results/<spec>/        evaluation tables and official CSVs (``run`` only)
+      results/embedding_map_<unit>.png   t-SNE map per unit (``run`` with ``score.embedding_map: true``)
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from soundsentry.config import Recipe, load_recipe
+from soundsentry.errors import ConfigError, DataError
+from soundsentry.types import Clip
+
+CONFIG_FILE = "config.yaml"
+MANIFEST_FILE = "manifest.jsonl"
+CLASS_MAPS_FILE = "class_maps.json"
+SUMMARY_FILE = "train_summary.json"
+EMBEDDINGS_FILE = "embeddings.npz"
+
+
+def device(recipe: Recipe) -> str:
+    """Where features and extraction run: the GPU when the recipe allows one and there is one."""
+    import torch
+
+    accelerator = recipe.train.accelerator
+    if accelerator in ("auto", "gpu", "cuda") and torch.cuda.is_available():
+        return "cuda"
+    return "cpu"
+
+
+def check_same_config(recipe: Recipe, run_dir: Path) -> None:
+    existing = run_dir / CONFIG_FILE
+    if not existing.is_file():
+        return
+    previous = load_recipe(existing)
+    if previous.to_dict() != recipe.to_dict():
+        changed = sorted(_diff(previous.to_dict(), recipe.to_dict()))
+        raise ConfigError(
+            f"{run_dir} holds a run of a different config (changed: {', '.join(changed[:5])}); "
+            "use another run folder, or pass resume=False (--no-resume) to retrain from scratch there"
+        )
+
+
+def _diff(a: Any, b: Any, prefix: str = "") -> set[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        out: set[str] = set()
+        for key in set(a) | set(b):
+            out |= _diff(a.get(key), b.get(key), f"{prefix}{key}.")
+        return out
+    return set() if a == b else {prefix.rstrip(".")}
+
+
+def read_clips(manifest_path: Path) -> list[Clip]:
+    from soundsentry.data.manifest import read_manifest
+
+    clips = read_manifest(manifest_path)
+    if not clips:
+        raise DataError(f"{manifest_path}: the manifest lists no clips; run `soundsentry prepare` first")
+    return clips
+
+
+def load_run(run_dir: Path) -> tuple[Recipe, list[Clip]]:
+    config = run_dir / CONFIG_FILE
+    if not config.is_file():
+        raise DataError(f"{run_dir}: no {CONFIG_FILE}; train a model into this folder first (`soundsentry train`)")
+    return load_recipe(config), read_clips(run_dir / MANIFEST_FILE)
+
+
+def load_logits(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> np.ndarray:
+    """Clip logits (N, C_max) of ``run_dir/embeddings.npz`` in the order of ``clips`` (NaN-padded per unit)."""
+    path = Path(run_dir) / EMBEDDINGS_FILE
+    if not path.is_file():
+        raise DataError(f"{path} is missing; run the extract stage first")
+    with np.load(path) as data:
+        if "clip_logits" not in data:
+            raise DataError(
+                f"{path} holds no classifier logits (the run's head has none, or it was extracted before logits were "
+                "saved); rerun `soundsentry extract`, or use an embedding scorer instead of softmax_id"
+            )
+        row = {str(p): i for i, p in enumerate(data["paths"])}
+        missing = [c.path for c in clips if c.path not in row]
+        if missing:
+            raise DataError(f"{path}: {len(missing)} clips have no logits (e.g. {missing[0]}); rerun extract")
+        return data["clip_logits"][[row[c.path] for c in clips]]
+
+
+def load_embeddings(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> np.ndarray:
+    """Clip embeddings (N, D) of ``run_dir/embeddings.npz`` in the order of ``clips`` (matched by path)."""
+    path = Path(run_dir) / EMBEDDINGS_FILE
+    if not path.is_file():
+        raise DataError(f"{path} is missing; run the extract stage first")
+    with np.load(path) as data:
+        row = {str(p): i for i, p in enumerate(data["paths"])}
+        missing = [c.path for c in clips if c.path not in row]
+        if missing:
+            raise DataError(f"{path}: {len(missing)} clips have no embedding (e.g. {missing[0]}); rerun extract")
+        return data["clip_embeddings"][[row[c.path] for c in clips]]
+
+
+def scores_file_name(spec: str) -> str:
+    """File name of a scorer spec's scores: ``knn_cosine:k=10`` -> ``knn_cosine_k=10.csv`` (no ``:`` or ``,``)."""
+    return re.sub(r"[^A-Za-z0-9_.=+-]", "_", spec.replace(" ", "")) + ".csv"
