@@ -48,16 +48,17 @@ def _model(classes: int = 3) -> SceneModel:
 
 
 def test_stages_freeze_and_replace_the_right_layers() -> None:
+    # cut_layers 10-12 (the new-neck reading); the default 11-13 is tested in test_scene_fidelity.py.
     model = _model()
     body = model.classifier.body
     old_top = model.classifier.top
-    params = begin_stage(model, StageConfig(kind="arcface_head", margin=0.35), 3, 64)
+    params = begin_stage(model, StageConfig(kind="arcface_head", margin=0.35), 3, 64, "10-12")
     assert not any(p.requires_grad for p in body.parameters())
     assert model.head is not None and model.head.margin == 0.35 and model.head.scale == 30.0
     assert {id(p) for p in params} == {id(p) for p in [*model.neck.parameters(), *model.head.parameters()]}
-    params = begin_stage(model, StageConfig(kind="arcface_all"), 3, 64)
+    params = begin_stage(model, StageConfig(kind="arcface_all"), 3, 64, "10-12")
     assert all(p.requires_grad for p in body.parameters()) and len(params) > len(list(body.parameters()))
-    params = begin_stage(model, StageConfig(kind="retrain_top"), 3, 64)
+    params = begin_stage(model, StageConfig(kind="retrain_top"), 3, 64, "10-12")
     assert model.head is None and model.classifier.top is not old_top
     assert {id(p) for p in params} == {id(p) for p in model.classifier.top.parameters()}
     assert not any(p.requires_grad for p in body.parameters())

@@ -24,6 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import torch
 import yaml
 
 from soundsentry.config import (
@@ -46,6 +47,10 @@ TASK = "scene_classification"
 #: Where the best epoch of a stage is chosen (``train.select_on``).
 SELECT_ON = ("evaluate", "holdout")
 STAGE_KINDS = ("focal", "arcface_head", "arcface_all", "retrain_top")
+#: Which of Table 1's layers the ArcFace stages cut and stage 4 re-adds (``train.cut_layers``, docs/scenes.md).
+CUT_LAYERS = ("11-13", "10-12")
+#: How each test-time augmentation copy is made (``inference.tta_augment``).
+TTA_AUGMENT = ("all", "one")
 SCHEDULES = ("cosine_restarts", "exponential", "constant")
 
 
@@ -94,20 +99,25 @@ class TrainSettings:
         momentum: SGD momentum.
         hidden: width of the classifier top's Dense layer and of the ArcFace embedding (S5: 64).
         budget_bytes: the size limit; a larger model stops the run (DCASE 2021 1A: 128 kB = 131072 bytes).
-        device: torch device.
+        device: torch device; ``auto`` is ``cuda`` when a GPU is visible, else ``cpu``.
         select_on: where each stage's best epoch is chosen: ``evaluate`` (the evaluation split, as S5 did; the
             reported accuracy is then optimistic) or ``holdout`` (a seeded share of the training clips, per
             scene, kept out of training).
         holdout_fraction: the share of each scene's training clips held out with ``select_on: holdout``.
+        cut_layers: the "last 3 layers" of S5 section 6 as Table 1 numbers them. ``11-13`` (BN, Dense C, softmax):
+            the ArcFace stages read the Dense-64 output (layer 10, the 64-d embedding) and stage 4 re-adds a new
+            BN + Dense C on it; ``10-12`` (Dense 64, BN, Dense C): the ArcFace stages learn a new BN + Dense 64
+            neck on the body and stage 4 drops it and learns a new Dense 64, BN, Dense C.
     """
 
     batch_size: int = 24
     momentum: float = 0.0
     hidden: int = 64
     budget_bytes: int = 131_072
-    device: str = "cpu"
+    device: str = "auto"
     select_on: str = "evaluate"
     holdout_fraction: float = 0.1
+    cut_layers: str = "11-13"
 
 
 @dataclass
@@ -147,10 +157,20 @@ class StageConfig:
 
 @dataclass
 class InferenceConfig:
-    """Test-time augmentation (S5 section 4): ``tta_copies`` augmented copies, logits averaged, then softmax."""
+    """Test-time augmentation (S5 section 4): ``tta_copies`` augmented copies, logits averaged, then softmax.
+
+    Attributes:
+        tta: submit the TTA predictions (both are reported).
+        tta_copies: augmented copies per clip (S5: 10).
+        tta_augment: ``all`` applies every ``augment.wave`` augmentation, in that order, to each copy (S5: "we
+            used all the time-domain augmentations ... The augmentations were carried out 10 times per sample");
+            ``one`` applies one of them, drawn per copy and clip. The temporal shuffle follows in both.
+        export_onnx: write and verify a float16 ONNX model.
+    """
 
     tta: bool = False
     tta_copies: int = 10
+    tta_augment: str = "all"
     export_onnx: bool = False
 
 
@@ -240,8 +260,30 @@ def validate_scene_recipe(recipe: SceneRecipe, source: str = "<recipe>") -> None
         )
     if not 0.0 < float(recipe.train.holdout_fraction) < 1.0:
         raise ConfigError(f"{source}: train.holdout_fraction must be in (0, 1), got {recipe.train.holdout_fraction}")
+    for where, value, allowed in (
+        ("train.cut_layers", str(recipe.train.cut_layers), CUT_LAYERS),
+        ("inference.tta_augment", recipe.inference.tta_augment, TTA_AUGMENT),
+    ):
+        if value not in allowed:
+            raise ConfigError(f"{source}: {where} must be one of {', '.join(allowed)}, got {value!r}")
+    device = str(recipe.train.device)
+    if device != "auto" and device.split(":")[0] not in ("cpu", "cuda", "mps"):
+        raise ConfigError(f"{source}: train.device must be auto, cpu, cuda, cuda:N or mps, got {device!r}")
     if recipe.train.batch_size < 1 or recipe.inference.tta_copies < 1:
         raise ConfigError(f"{source}: train.batch_size and inference.tta_copies must be positive")
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when torch sees a GPU, else ``cpu``; anything else is returned unchanged.
+
+    Raises:
+        ConfigError: a CUDA device is asked for but none is visible.
+    """
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is {device!r} but torch sees no GPU; use --set train.device=auto or cpu")
+    return device
 
 
 def load_scene_recipe(path: str | os.PathLike[str], overrides: Sequence[str] = ()) -> SceneRecipe:

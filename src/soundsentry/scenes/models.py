@@ -159,14 +159,17 @@ class CPResNet(nn.Module):
     def __init__(self, in_chans: int = 3, rho: int = 4, width: int = 16, dropout: float = 0.1) -> None:
         super().__init__()
         layers: list[nn.Module] = [conv_bn(in_chans, width, 5, 2)]
+        self.stage_of: list[int] = [0]  # per entry of ``features``: 0 input block, 1-3 the stages
         cin = width
         for s, kernels in enumerate(cp_resnet_kernels(rho)):
             cout = width * 2**s
             for b, (k1, k2) in enumerate(kernels):
                 layers.append(BasicBlock(cin, cout, k1, k2))
                 cin = cout
+                self.stage_of.append(s + 1)
                 if s == 0 and b + 1 in (1, 2, 4):
                     layers.append(nn.MaxPool2d(2, ceil_mode=True))
+                    self.stage_of.append(s + 1)
         self.features = nn.Sequential(*layers)
         self.output = PooledOutput(cin, dropout)
         self.embed_dim = cin
@@ -214,6 +217,20 @@ class SceneClassifier(nn.Module):
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters (batch-norm running statistics are buffers, not counted)."""
     return sum(p.numel() for p in model.parameters())
+
+
+def cp_resnet_breakdown(model: SceneClassifier) -> dict[str, int]:
+    """Trainable parameters of a CP-ResNet classifier per part (docs/scenes.md compares them with S5's 58,266)."""
+    body = model.body
+    if not isinstance(body, CPResNet):
+        raise ConfigError(f"cp_resnet_breakdown needs a cp_resnet body, got {type(body).__name__}")
+    names = ["input conv + BN", "stage 1", "stage 2", "stage 3"]
+    out = dict.fromkeys(names, 0)
+    for stage, layer in zip(body.stage_of, body.features, strict=True):
+        out[names[stage]] += count_parameters(layer)
+    out["layer 8 (BN)"] = count_parameters(body.output)
+    out["layers 10-12 (Dense 64, BN, Dense C)"] = count_parameters(model.top)
+    return out
 
 
 def size_bytes(model: nn.Module, bytes_per_param: int = 2) -> int:

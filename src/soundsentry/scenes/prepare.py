@@ -123,22 +123,22 @@ def tta_features(
 ) -> np.ndarray:
     """``(copies, M, C, F, T)`` features of augmented copies of ``waves`` (S5 section 4).
 
-    Each copy of each clip gets one of the recipe's time-domain augmentations, drawn at random; the random temporal
-    shuffle is applied by the caller on the features.
+    With ``inference.tta_augment: all`` (S5) every copy of every clip goes through all of the recipe's time-domain
+    augmentations in the order of ``augment.wave``, each with its own random draw; with ``one`` it goes through one
+    of them, drawn at random. The random temporal shuffle is applied by the caller on the features.
     """
     names = list(recipe.augment.wave)
+    every = recipe.inference.tta_augment == "all"
     out = []
     for k in range(copies):
         rng = np.random.default_rng([recipe.seed, 7919, k])
-        batch = np.stack(
-            [
-                augment_wave(w, names[int(rng.integers(len(names)))], rng, sample_rate, recipe.augment.noise_std)
-                if names
-                else w
-                for w in waves
-            ]
-        )
-        out.append(extract_features(frontend, batch))
+        batch = []
+        for w in waves:
+            chosen = names if every else [names[int(rng.integers(len(names)))]] if names else []
+            for name in chosen:
+                w = augment_wave(w, name, rng, sample_rate, recipe.augment.noise_std)
+            batch.append(w)
+        out.append(extract_features(frontend, np.stack(batch)))
     return np.stack(out)
 
 

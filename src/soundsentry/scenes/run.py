@@ -26,17 +26,22 @@ from soundsentry.errors import ConfigError
 from soundsentry.io import atomic_output, atomic_write_text
 from soundsentry.registry import BACKBONES
 from soundsentry.scenes.augment import temporal_shuffle
-from soundsentry.scenes.config import SceneRecipe, dump_scene_recipe
+from soundsentry.scenes.config import SceneRecipe, dump_scene_recipe, resolve_device
 from soundsentry.scenes.models import SceneClassifier, check_size
 from soundsentry.scenes.prepare import SceneData, build_frontend, prepare_scene_data, to_tensor, tta_features
 from soundsentry.scenes.report import format_summary, softmax, tta_probabilities, write_scene_report
 from soundsentry.scenes.train import SceneModel, predict_logits, run_stage
 
 
+def _without_device(recipe: dict[str, Any]) -> dict[str, Any]:
+    # Where it runs is no part of what a run is: a run started on a GPU resumes on a CPU and back.
+    return {**recipe, "train": {k: v for k, v in recipe.get("train", {}).items() if k != "device"}}
+
+
 def _check_run_dir(recipe: SceneRecipe, run_dir: Path) -> None:
     saved = run_dir / "recipe.yaml"
     if saved.is_file():
-        if yaml.safe_load(saved.read_text(encoding="utf-8")) != recipe.to_dict():
+        if _without_device(yaml.safe_load(saved.read_text(encoding="utf-8"))) != _without_device(recipe.to_dict()):
             raise ConfigError(
                 f"{run_dir} holds a run of another recipe (see {saved}); choose a new --run-dir or delete the folder"
             )
@@ -77,7 +82,7 @@ def stage_inputs(
 
 def evaluate_model(model: SceneModel, recipe: SceneRecipe, data: SceneData, out_dir: Path) -> dict[str, Any]:
     """Reports without and with test-time augmentation; returns their accuracy and log-loss."""
-    device = recipe.train.device
+    device = resolve_device(recipe.train.device)
     devices = [c.device or "unknown" for c in data.evaluate]
     logits = predict_logits(model, to_tensor(data.x_eval, device)).cpu().numpy()
     results = {"no_tta": write_scene_report(out_dir / "no_tta", softmax(logits), data.y_eval, data.classes, devices)}
@@ -110,13 +115,14 @@ def run_scene_recipe(
     body = BACKBONES.create(recipe.backbone.name, **recipe.backbone.kwargs)
     budget = recipe.train.budget_bytes
     data = prepare_scene_data(recipe, data_root, run_dir / "features")
-    model = SceneModel(SceneClassifier(body, len(data.classes), recipe.train.hidden).to(recipe.train.device))
+    device = resolve_device(recipe.train.device)
+    model = SceneModel(SceneClassifier(body, len(data.classes), recipe.train.hidden).to(device))
     check_size(model.classifier, budget)
     log(
         f"{recipe.name}: {len(data.train)} training clips ({len(data.balanced)} balanced), "
-        f"{len(data.evaluate)} evaluation clips, {len(data.classes)} scenes, features {data.x_eval.shape[1:]}"
+        f"{len(data.evaluate)} evaluation clips, {len(data.classes)} scenes, features {data.x_eval.shape[1:]}, "
+        f"on {device}"
     )
-    device = recipe.train.device
     eval_x, eval_y = to_tensor(data.x_eval, device), torch.as_tensor(data.y_eval, device=device)
     held = None
     select_x, select_y = eval_x, eval_y

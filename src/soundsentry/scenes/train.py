@@ -1,11 +1,15 @@
 """S5's four-stage training workflow (section 6), in plain PyTorch.
 
 1. ``focal``: the whole classifier with focal loss (alpha 1, gamma 2), cosine-decay restarts 1e-2 .. 1e-3.
-2. ``arcface_head``: the classifier top cut, the body frozen, BN + Dense(64) + ArcFace (s = 30, m = 0.5 / 0.35)
-   trained on the full training split without augmentation.
+2. ``arcface_head``: the last 3 layers cut, the rest frozen, an ArcFace head (s = 30, m = 0.5 / 0.35) trained on
+   the full training split without augmentation.
 3. ``arcface_all``: everything unfrozen and trained with ArcFace.
-4. ``retrain_top``: the ArcFace head dropped, the body frozen, the top (Dense 64, BN, Dense C) re-added and trained on
-   the balanced set with all augmentations, exponential learning-rate decay.
+4. ``retrain_top``: the ArcFace head dropped, the rest frozen, the last 3 layers re-added and trained on the balanced
+   set with all augmentations, exponential learning-rate decay.
+
+Which layers are "the last 3" is ``train.cut_layers``: ``11-13`` (default; Table 1's BN, Dense C and softmax, so
+ArcFace reads the 64-d output of the Dense 64 layer kept from stage 1, and stage 4 re-adds BN + Dense C) or
+``10-12`` (Dense 64, BN, Dense C: ArcFace gets a new BN + Dense 64 neck, stage 4 a new Dense 64, BN, Dense C).
 
 SGD without momentum, batch 24. Each epoch is evaluated on the evaluation split and the best epoch is kept (S5:
 "chose the one with the highest accuracy on the test split"). A frozen body runs in eval mode (its batch norm
@@ -69,33 +73,53 @@ def _uses_arcface(kind: str) -> bool:
     return kind in ("arcface_head", "arcface_all")
 
 
-def begin_stage(model: SceneModel, stage: StageConfig, num_classes: int, hidden: int) -> list[nn.Parameter]:
-    """Attach / drop the stage's layers and return the parameters it trains."""
+def _frozen_part(model: SceneModel, cut_layers: str) -> list[nn.Module]:
+    """What stages 2 and 4 freeze: the body, plus the kept Dense 64 (layer 10) when only layers 11-13 are cut."""
+    return [model.classifier.body] + ([model.classifier.top[0]] if cut_layers == "11-13" else [])
+
+
+def begin_stage(
+    model: SceneModel, stage: StageConfig, num_classes: int, hidden: int, cut_layers: str = "11-13"
+) -> list[nn.Parameter]:
+    """Attach / drop the stage's layers and return the parameters it trains.
+
+    New layers are put on the device of the body's parameters.
+    """
     body = model.classifier.body
+    device = next(body.parameters()).device
+    top = model.classifier.top
     if stage.kind == "arcface_head":
-        model.neck = arcface_neck(body.embed_dim, hidden)
-        model.head = ArcFace(hidden, num_classes, margin=stage.margin, scale=stage.scale)
+        # 11-13: ArcFace on the Dense 64 output (layers 8-10: "a batch normalization and a fully connected layer").
+        model.neck = top[0] if cut_layers == "11-13" else arcface_neck(body.embed_dim, hidden).to(device)
+        model.head = ArcFace(hidden, num_classes, margin=stage.margin, scale=stage.scale).to(device)
     if stage.kind == "retrain_top":
         model.neck = model.head = None
-        model.classifier.top = classifier_top(body.embed_dim, num_classes, hidden)
+        if cut_layers == "11-13":
+            fresh = classifier_top(body.embed_dim, num_classes, hidden)
+            model.classifier.top = nn.Sequential(top[0], fresh[1], fresh[2]).to(device)
+        else:
+            model.classifier.top = classifier_top(body.embed_dim, num_classes, hidden).to(device)
     frozen = stage.kind in ("arcface_head", "retrain_top")
-    for p in body.parameters():
-        p.requires_grad_(not frozen)
+    kept = {id(p) for m in _frozen_part(model, cut_layers) for p in m.parameters()} if frozen else set()
+    for p in model.classifier.parameters():
+        p.requires_grad_(id(p) not in kept)
     if stage.kind == "focal":
         return list(model.classifier.parameters())
     if stage.kind == "arcface_head":
-        return list(model.neck.parameters()) + list(model.head.parameters())
+        trained = [*model.neck.parameters(), *model.head.parameters()]
+        return [p for p in dict.fromkeys(trained) if id(p) not in kept]
     if stage.kind == "arcface_all":
-        return list(body.parameters()) + list(model.neck.parameters()) + list(model.head.parameters())
-    return list(model.classifier.top.parameters())
+        return list(dict.fromkeys([*body.parameters(), *model.neck.parameters(), *model.head.parameters()]))
+    return [p for p in model.classifier.top.parameters() if id(p) not in kept]
 
 
-def set_train_mode(model: SceneModel, stage: StageConfig) -> None:
-    """Train mode for what the stage trains; a frozen body stays in eval mode."""
+def set_train_mode(model: SceneModel, stage: StageConfig, cut_layers: str = "11-13") -> None:
+    """Train mode for what the stage trains; a frozen part stays in eval mode."""
     for m in model.modules().values():
         m.train()
     if stage.kind in ("arcface_head", "retrain_top"):
-        model.classifier.body.eval()
+        for m in _frozen_part(model, cut_layers):
+            m.eval()
 
 
 def stage_loss(model: SceneModel, stage: StageConfig, x: Tensor, y: Tensor) -> Tensor:
@@ -163,7 +187,7 @@ def run_stage(
     """
     num_classes = model.classifier.num_classes
     torch.manual_seed(recipe.seed * 1000 + index)  # initialisation of the layers the stage adds
-    params = begin_stage(model, stage, num_classes, recipe.train.hidden)
+    params = begin_stage(model, stage, num_classes, recipe.train.hidden, str(recipe.train.cut_layers))
     done = out_dir / "done.json"
     if done.is_file():
         model.load_state_dict(torch.load(out_dir / "best.pt", weights_only=True))
@@ -183,7 +207,7 @@ def run_stage(
     for epoch in range(start, stage.epochs):
         rng = np.random.default_rng([recipe.seed, index, epoch])
         torch.manual_seed(int(rng.integers(2**31)))
-        set_train_mode(model, stage)
+        set_train_mode(model, stage, str(recipe.train.cut_layers))
         order = rng.permutation(len(train_x))
         total = 0.0
         for b in range(0, len(order), bs):
