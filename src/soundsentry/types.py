@@ -16,12 +16,19 @@ class Domain(str, enum.Enum):
 
     SOURCE = "source"
     TARGET = "target"
-    UNKNOWN = "unknown"  # unlabelled evaluation clips of DCASE 2022-2024
+    UNKNOWN = "unknown"  # unlabelled evaluation clips of DCASE 2022-2025; supplemental clips whose name gives none
 
 
 class Split(str, enum.Enum):
+    """Where a clip belongs: models fit on ``train`` normals, ``test`` is scored and evaluated.
+
+    ``supplemental`` holds DCASE 2025's extra clips (clean machine sounds, noise-only recordings): never fitted on
+    or evaluated, only read by what asks for them (e.g. clean + noise mixing as augmentation).
+    """
+
     TRAIN = "train"
     TEST = "test"
+    SUPPLEMENTAL = "supplemental"  # appended last: list(Split) order is part of the generated set's seeds
 
 
 class Label(str, enum.Enum):
@@ -39,11 +46,12 @@ class Clip:
         machine_type: e.g. ``fan``, ``ToyCar``; for a plain folder the folder name.
         section: section number (DCASE 2021-2024) or machine ID (DCASE 2020, MIMII) as two digits, e.g. ``"00"``.
         domain: source or target (DCASE 2020 and MIMII clips are all source).
-        split: train or test.
-        label: normal, anomaly or unknown (unlabelled evaluation data).
-        attributes: operating conditions parsed from the file name or ``attributes_XX.csv``.
-        dataset: the layout the clip was parsed from (``dcase2020``, ``dcase2021``, ``dcase2022``, ``mimii``,
-            ``folder``).
+        split: train, test or supplemental (DCASE 2025's clean-machine and noise clips).
+        label: normal, anomaly or unknown (unlabelled evaluation data, noise-only supplemental clips).
+        attributes: operating conditions parsed from the file name or ``attributes_XX.csv``; supplemental clips
+            carry ``kind`` (``clean`` or ``noise``) when the file name tells.
+        dataset: the layout the clip was parsed from (``dcase2020``, ``dcase2021``, ``dcase2022``, ``dcase2025``,
+            ``dcase2026``, ``mimii``, ``folder``).
     """
 
     path: str

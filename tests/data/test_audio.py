@@ -182,8 +182,8 @@ def test_invalid_arguments_are_config_errors(tmp_path: Path) -> None:
     path = wav(tmp_path / "ok.wav", sine(440, 16000, 0.1))
     with pytest.raises(ConfigError, match="unknown length_policy 'stretch'; valid policies: crop, pad, tile, none"):
         load_audio(path, 16000, duration=1.0, length_policy="stretch")  # type: ignore[arg-type]
-    with pytest.raises(ConfigError, match="channel must be 'mean' or a channel index"):
-        load_audio(path, 16000, channel="left")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="channel must be one of mean, left, right, both or a channel index"):
+        load_audio(path, 16000, channel="near")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="sample_rate must be a positive integer"):
         load_audio(path, 0)
     with pytest.raises(ConfigError, match="duration must be a positive number"):

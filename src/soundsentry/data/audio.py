@@ -23,6 +23,10 @@ from soundsentry.io import atomic_output
 
 LengthPolicy = Literal["crop", "pad", "tile", "none"]
 LENGTH_POLICIES: tuple[str, ...] = ("crop", "pad", "tile", "none")
+# Channel policies by name; an int picks that channel. DCASE 2026: left = near microphone, right = far microphone.
+ChannelPolicy = Literal["mean", "left", "right", "both"]
+CHANNEL_POLICIES: tuple[str, ...] = ("mean", "left", "right", "both")
+_NAMED_CHANNELS = {"left": 0, "right": 1}
 SILENCE_PEAK = 1e-8
 # Resampling can leave a clip a few samples short of its nominal length; "crop" zero-pads a shortfall this small.
 CROP_TOLERANCE_S = 0.01
@@ -115,8 +119,10 @@ def _is_int(value: object) -> bool:
 def _check_arguments(sample_rate: int, channel: str | int, duration: float | None, length_policy: str) -> None:
     if not _is_int(sample_rate) or sample_rate <= 0:
         raise ConfigError(f"sample_rate must be a positive integer in Hz, got {sample_rate!r}.")
-    if channel != "mean" and not _is_int(channel):
-        raise ConfigError(f"channel must be 'mean' or a channel index (int), got {channel!r}.")
+    if channel not in CHANNEL_POLICIES and not _is_int(channel):
+        raise ConfigError(
+            f"channel must be one of {', '.join(CHANNEL_POLICIES)} or a channel index (int), got {channel!r}."
+        )
     if length_policy not in LENGTH_POLICIES:
         raise ConfigError(f"unknown length_policy {length_policy!r}; valid policies: {', '.join(LENGTH_POLICIES)}.")
     if duration is not None and not (math.isfinite(duration) and duration > 0):
@@ -124,38 +130,47 @@ def _check_arguments(sample_rate: int, channel: str | int, duration: float | Non
 
 
 def _select_channel(path: str | os.PathLike[str], x: np.ndarray, channel: str | int) -> np.ndarray:
-    """(n, channels) -> (n,) by averaging the channels or picking one."""
-    if channel == "mean":
-        return x.mean(axis=1, dtype=np.float32) if x.shape[1] > 1 else x[:, 0]
+    """(n, channels) -> (n,) by averaging the channels or picking one, or (C, n) for ``"both"``."""
     n_channels = x.shape[1]
-    if not 0 <= int(channel) < n_channels:
+    if channel == "mean":
+        return x.mean(axis=1, dtype=np.float32) if n_channels > 1 else x[:, 0]
+    if channel == "both":
+        if n_channels < 2:
+            raise AudioError(
+                f"{path}: channel='both' needs a multi-channel file (DCASE 2026: near and far microphone) but this "
+                "one is mono; use channel='mean' or 'left' for mono data."
+            )
+        return np.ascontiguousarray(x.T)
+    index = _NAMED_CHANNELS.get(str(channel), channel)
+    if not 0 <= int(index) < n_channels:
+        asked = f"channel {channel!r} (index {index})" if channel in _NAMED_CHANNELS else f"channel {channel}"
         raise AudioError(
-            f"{path}: channel {channel} was asked but the file has {n_channels} channel(s); "
+            f"{path}: {asked} was asked but the file has {n_channels} channel(s); "
             f"pass channel='mean' or an index from 0 to {n_channels - 1}."
         )
-    return x[:, int(channel)]
+    return x[:, int(index)]
 
 
 def _fit_length(path: str | os.PathLike[str], x: np.ndarray, rate: int, duration: float, policy: str) -> np.ndarray:
-    """Crop (from the start), zero-pad or tile (n_in,) samples to exactly (round(duration * rate),)."""
-    n = round(duration * rate)
-    if len(x) >= n:
-        return x[:n]
+    """Crop (from the start), zero-pad or tile (..., n_in) samples to exactly (..., round(duration * rate))."""
+    n, length = round(duration * rate), x.shape[-1]
+    if length >= n:
+        return x[..., :n]
     if policy == "tile":
-        return np.tile(x, -(-n // len(x)))[:n]
-    if policy == "crop" and n - len(x) > CROP_TOLERANCE_S * rate:
+        return np.tile(x, (1,) * (x.ndim - 1) + (-(-n // length),))[..., :n]
+    if policy == "crop" and n - length > CROP_TOLERANCE_S * rate:
         raise AudioError(
-            f"{path}: clip is {len(x) / rate:.3f} s, shorter than duration={duration:g} s, and "
+            f"{path}: clip is {length / rate:.3f} s, shorter than duration={duration:g} s, and "
             "length_policy='crop' cannot lengthen it; use length_policy='pad' or 'tile', or set min_seconds to skip it."
         )
-    return np.pad(x, (0, n - len(x)))
+    return np.pad(x, [(0, 0)] * (x.ndim - 1) + [(0, n - length)])
 
 
 def load_audio(
     path: str | os.PathLike[str],
     sample_rate: int,
     *,
-    channel: Literal["mean"] | int = "mean",
+    channel: ChannelPolicy | int = "mean",
     duration: float | None = None,
     length_policy: LengthPolicy = "crop",
     min_seconds: float | None = None,
@@ -167,7 +182,9 @@ def load_audio(
     Args:
         path: audio file in a format libsndfile reads (WAV, FLAC, OGG ...; see :func:`supported_extensions`).
         sample_rate: rate of the returned samples, in Hz.
-        channel: ``"mean"`` averages the channels; an int picks that channel (raw MIMII files have 8).
+        channel: ``"mean"`` averages the channels; ``"left"`` / ``"right"`` pick channel 0 / 1 (DCASE 2026: the
+            near / far microphone); an int picks that channel (raw MIMII files have 8); ``"both"`` keeps every
+            channel of a multi-channel file as (C, n) and refuses a mono one.
         duration: target length in seconds, applied after resampling; None keeps the clip's own length.
         length_policy: how to reach ``duration``: a longer clip is always cut from the start; a shorter one is
             refused by ``"crop"`` (a shortfall under ``CROP_TOLERANCE_S`` is zero-padded), zero-padded by
@@ -177,7 +194,8 @@ def load_audio(
         resample: if False, a file at another rate than ``sample_rate`` is an error instead of being resampled.
 
     Returns:
-        (n,) float32 mono samples, n = ``round(duration * sample_rate)`` when a duration and policy apply.
+        (n,) float32 mono samples, or (C, n) with ``channel="both"``; n = ``round(duration * sample_rate)`` when a
+        duration and policy apply.
 
     Raises:
         AudioError: the file is missing, unreadable, of an unsupported format, empty, contains NaN or inf, has no
@@ -221,11 +239,12 @@ def load_audio(
         raise AudioError(f"{path}: contains {bad} NaN or infinite sample(s); re-export the file or drop it.")
     y = _select_channel(path, x, channel)
     if float(np.max(np.abs(y))) < SILENCE_PEAK:
-        where = "" if channel == "mean" else f" (channel {channel})"
+        where = "" if channel in ("mean", "both") else f" (channel {channel})"
         message = f"{path}{where}: clip is silent (peak below {SILENCE_PEAK:g}); check the recording"
         warnings.warn(message, SilentAudioWarning, stacklevel=2)
-    if rate != sample_rate:
-        y = soxr.resample(y, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
+    if rate != sample_rate:  # soxr takes (n,) or (n, C)
+        y = soxr.resample(y.T if y.ndim == 2 else y, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
+        y = y.T if y.ndim == 2 else y
     if duration is not None and length_policy != "none":
         y = _fit_length(path, y, sample_rate, duration, length_policy)
     return np.ascontiguousarray(y, dtype=np.float32)

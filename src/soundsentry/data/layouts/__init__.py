@@ -3,10 +3,12 @@
 Importing this package registers every parser in :data:`soundsentry.registry.LAYOUTS`.
 
 Detection: each layout reports the share of the audio files under the root that it recognises; the highest share
-wins and ties go to the higher ``priority`` (dcase2022 > dcase2021 > dcase2020 > mimii > folder), because some trees
-fit two conventions (a DCASE 2021/2022 tree with only ``train/`` and ``test/`` folders, a single DCASE 2020 machine
-folder that also looks like a plain folder of folders). Unrecognised audio files are listed in
-:attr:`ParseResult.unknown`, never dropped.
+wins and ties go to the higher ``priority`` (dcase2026 > dcase2025 > dcase2022 > dcase2021 > dcase2020 > mimii >
+folder), because some trees fit two conventions (a DCASE 2021/2022 tree with only ``train/`` and ``test/`` folders, a
+single DCASE 2020 machine folder that also looks like a plain folder of folders). ``dcase2025`` claims only trees with
+``supplemental/`` clips and ``dcase2026`` only two-channel ones (it reads a few file headers), so a 2022-2024 tree
+stays ``dcase2022``. Unrecognised audio files are listed in :attr:`ParseResult.unknown`, never dropped; a forced
+layout that recognises no file at all is an error naming the layout that would fit.
 """
 
 from __future__ import annotations
@@ -15,7 +17,15 @@ import os
 from pathlib import Path
 from typing import Any
 
-from soundsentry.data.layouts import dcase2020, dcase2021, dcase2022, folder, mimii  # noqa: F401  (registration)
+from soundsentry.data.layouts import (  # noqa: F401  (registration)
+    dcase2020,
+    dcase2021,
+    dcase2022,
+    dcase2025,
+    dcase2026,
+    folder,
+    mimii,
+)
 from soundsentry.data.layouts.base import AUDIO_EXTENSIONS, Layout, ParseResult, audio_files, parse_attribute_string
 from soundsentry.errors import ConfigError, LayoutError
 from soundsentry.registry import LAYOUTS
@@ -84,4 +94,17 @@ def parse_dataset(root: str | os.PathLike[str], layout: str | None = None, **opt
     if layout is not None:
         LAYOUTS.get(layout)  # an unknown name fails before the folder is scanned
     path = _checked_root(root)
-    return LAYOUTS.create(layout or _detect(path), **options).parse(path)
+    result = LAYOUTS.create(layout or _detect(path), **options).parse(path)
+    if not result.clips:
+        raise LayoutError(_nothing_recognised(path, result))
+    return result
+
+
+def _nothing_recognised(root: Path, result: ParseResult) -> str:
+    """A forced layout that fits none of the files: name an example and the layout detection would pick."""
+    example = Path(result.unknown[0]).relative_to(root) if result.unknown else "(no audio)"
+    try:
+        hint = f"detection picks {_detect(root)!r}: omit the layout or pass that one"
+    except LayoutError:
+        hint = f"no known layout fits either; known layouts: {', '.join(LAYOUTS.available())}"
+    return f"layout {result.layout!r} recognises none of the audio files under {root} (e.g. {example}); {hint}"

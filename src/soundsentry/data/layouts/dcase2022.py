@@ -8,9 +8,11 @@
     <root>/<type>/attributes_00.csv                                           optional (2024): per-file attributes
 
 Attributes: the file-name tail (``car_A1_spd_28V_mic_1_noise_1``, ``m-n_X``) becomes name/value pairs when it
-alternates name and value, else ``{"raw": tail}``; ``noAttributes`` (2024) gives ``{}``. ``attributes_*.csv`` files in
-a machine-type folder are merged by file name and win over the name: a ``file_name`` column, then either plain
-attribute columns or DCASE 2024's ``d1p``/``d1v`` (parameter name / value) column pairs; empty values are skipped.
+alternates name and value, else ``{"raw": tail}``; the hidden-attribute marker (``noAttribute`` in the released 2024
+and 2025 data, ``noAttributes`` accepted too) and an empty tail (``..._0000_.wav``) give ``{}``. ``attributes_*.csv``
+files in a machine-type folder are merged by file name and win over the name: a ``file_name`` column, then either
+plain attribute columns or DCASE 2024's ``d1p``/``d1v`` (parameter name / value) column pairs; empty values are
+skipped.
 
 ``root`` may also be one machine-type folder. DCASE 2021 uses the same names but ``source_test/`` and
 ``target_test/`` folders; a tree with only ``train/`` and ``test/`` folders fits both conventions and is detected
@@ -37,10 +39,16 @@ from soundsentry.types import Clip, Domain, Label, Split
 
 _LABELLED = re.compile(
     r"^section_(?P<section>\d+)_(?P<domain>source|target)_(?P<split>train|test)_"
-    r"(?P<label>normal|anomaly)_\d+(?:_(?P<attrs>.+))?$"
+    r"(?P<label>normal|anomaly)_\d+(?:_(?P<attrs>.*))?$"
 )
 _UNLABELLED = re.compile(r"^section_(?P<section>\d+)_\d+$")
-_NO_ATTRIBUTES = "noAttributes"
+# The released files write "noAttribute"; "noAttributes" (as some descriptions spell it) is accepted too.
+HIDDEN_ATTRIBUTES: tuple[str, ...] = ("noAttribute", "noAttributes")
+
+
+def name_attributes(tail: str | None) -> dict[str, str]:
+    """Attributes of a file-name tail; the hidden-attribute marker and an empty tail give ``{}``."""
+    return {} if not tail or tail in HIDDEN_ATTRIBUTES else parse_attribute_string(tail)
 
 
 @register_layout("dcase2022")
@@ -49,11 +57,15 @@ class DCASE2022Layout(Layout):
     priority = 40
     test_folders: tuple[str, ...] = ("test",)
 
+    def folders(self) -> tuple[str, ...]:
+        """Names of the split folders inside a machine-type folder."""
+        return ("train", *self.test_folders)
+
     def parse(self, root: Path) -> ParseResult:
         result = ParseResult(self.name)
         tables: dict[Path, dict[str, dict[str, str]]] = {}
         for path in audio_files(root):
-            where = machine_dir_parts(root, path, ("train", *self.test_folders))
+            where = machine_dir_parts(root, path, self.folders())
             clip = self.clip_from_name(str(path), *where) if where else None
             if clip is None:
                 result.unknown.append(str(path))
@@ -77,7 +89,7 @@ class DCASE2022Layout(Layout):
                 domain=Domain(match["domain"]),
                 split=Split(folder),
                 label=Label(match["label"]),
-                attributes={} if tail == _NO_ATTRIBUTES else parse_attribute_string(tail),
+                attributes=name_attributes(tail),
                 dataset=self.name,
             )
         match = _UNLABELLED.match(stem)
@@ -118,7 +130,7 @@ def _row_attributes(row: dict[str, str | None], columns: list[str]) -> dict[str,
             continue
         if column.endswith("p") and column[:-1] + "v" in columns:  # DCASE 2024: d1p names the value in d1v
             paired = (row.get(column[:-1] + "v") or "").strip()
-            if paired and value != _NO_ATTRIBUTES:
+            if paired and value not in HIDDEN_ATTRIBUTES:
                 attributes[value] = paired
         elif column.endswith("v") and column[:-1] + "p" in columns:
             continue
