@@ -184,4 +184,7 @@ def test_s3_recipe_has_the_documented_values() -> None:
     assert t.optimizer == ComponentSpec("adamp", {"lr": 1e-3, "weight_decay": 1e-5})
     assert t.finetune is not None and t.finetune.steps == 5000 and t.finetune.optimizer is None
     assert t.finetune.trainable == ["model.backbone.stages.3", "head"]
-    assert r.score.scorers[0] == "domain_aware:source=gmm;init=centres,target=ocsvm"
+    # sec. 2.5's "largest negative log-likelihood of all components", read as the best component (docs/s3.md).
+    assert r.score.scorers[0] == (
+        "domain_aware:source=gmm;init=centres;rule=best_component;covariance_type=full;reg_covar=1.0e-6,target=ocsvm"
+    )
