@@ -106,3 +106,26 @@ def score_chunk_clips(
             scorer = _fit(spec, chunk_features, index, clips, kept, centres)
             scores[held] = _score(scorer, chunk_features, index, clips, held, domain)
     return scores
+
+
+def fill_unscored_train_chunks(
+    chunk_features: np.ndarray,
+    chunk_clip: np.ndarray,
+    clips: Sequence[Clip],
+    scores: np.ndarray,
+    spec: str,
+    centres: Centres | None = None,
+) -> np.ndarray:
+    """Training clips left without an out-of-fold score (a group with one training clip) scored in sample."""
+    from soundsentry.types import Split
+
+    chunk_features = np.asarray(chunk_features, dtype=np.float64)
+    index = ChunkIndex(chunk_clip, len(clips))
+    for group in sorted({clips[i].group for i in np.flatnonzero(~np.isfinite(scores))}):
+        idx = np.array([i for i, c in enumerate(clips) if c.group == group and c.split is Split.TRAIN])
+        if idx.size == 0:
+            continue
+        scorer = _fit(spec, chunk_features, index, clips, idx, centres)
+        fresh = _score(scorer, chunk_features, index, clips, idx, None)
+        scores[idx] = np.where(np.isfinite(scores[idx]), scores[idx], fresh)
+    return scores

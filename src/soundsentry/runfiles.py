@@ -115,6 +115,27 @@ def load_embeddings(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> n
         return data["clip_embeddings"][[row[c.path] for c in clips]]
 
 
+def load_chunk_embeddings(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> tuple[np.ndarray, np.ndarray]:
+    """Chunk embeddings of the ``clips`` in ``run_dir/embeddings.npz`` and, for each chunk, the index in ``clips``
+    of its clip (chunks of clips not in ``clips`` are left out).
+
+    Returns:
+        (chunk embeddings (M, D), chunk_clip (M,) indices into ``clips``).
+    """
+    path = Path(run_dir) / EMBEDDINGS_FILE
+    if not path.is_file():
+        raise DataError(f"{path} is missing; run the extract stage first")
+    with np.load(path) as data:
+        position = {c.path: i for i, c in enumerate(clips)}
+        file_to_clip = np.array([position.get(str(p), -1) for p in data["paths"]], dtype=np.int64)
+        missing = len(clips) - int((file_to_clip >= 0).sum())
+        if missing:
+            raise DataError(f"{path}: {missing} clips have no embedding; rerun extract")
+        owner = file_to_clip[data["chunk_clip"]]
+        keep = owner >= 0
+        return data["chunk_embeddings"][keep], owner[keep]
+
+
 def scores_file_name(spec: str) -> str:
     """File name of a scorer spec's scores: ``knn_cosine:k=10`` -> ``knn_cosine_k=10.csv`` (no ``:`` or ``,``)."""
     return re.sub(r"[^A-Za-z0-9_.=+-]", "_", spec.replace(" ", "")) + ".csv"

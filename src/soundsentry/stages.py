@@ -51,6 +51,7 @@ from soundsentry.runfiles import (
     SUMMARY_FILE,
     check_same_config,
     device,
+    load_chunk_embeddings,
     load_embeddings,
     load_logits,
     load_run,
@@ -256,7 +257,9 @@ def score(run_dir: str | os.PathLike[str], specs: Sequence[str] | None = None) -
         specs: scorer specs; the recipe's ``score.scorers`` when None.
 
     A scorer whose ``input_kind`` is ``logits`` (``softmax_id``) gets the clips' classifier logits instead of
-    embeddings, and the own class of each group from ``class_maps.json`` (see :func:`group_class_indices`).
+    embeddings, and the own class of each group from ``class_maps.json`` (see :func:`group_class_indices`). One whose
+    ``input_kind`` is ``chunks`` (``chunks:inner=...``) is fitted on the chunk embeddings of the training clips and
+    pools each clip's chunk scores (:func:`soundsentry.chunk_scoring.score_chunk_clips`).
 
     Returns:
         The written ``run_dir/scores/<spec>.csv`` files (``path,anomaly_score``; test clips scored by a scorer fitted
@@ -272,9 +275,18 @@ def score(run_dir: str | os.PathLike[str], specs: Sequence[str] | None = None) -
     # Scorers initialised from the head's sub-cluster centres (gmm:init=centres) get them per group.
     centres = load_centres(run_dir, clips) if any(_wants_centres(s) for s in specs) else None
     written = []
+    chunks: tuple[np.ndarray, np.ndarray] | None = None
     for spec in specs:
-        if _input_kind(spec) == "logits":
+        kind = _input_kind(spec)
+        if kind == "logits":
             scores, _ = score_logits(run_dir, recipe, clips, spec)
+        elif kind == "chunks":
+            from soundsentry.chunk_scoring import fill_unscored_train_chunks, score_chunk_clips
+
+            if chunks is None:
+                chunks = load_chunk_embeddings(run_dir, clips)
+            scores = score_chunk_clips(chunks[0], chunks[1], clips, spec, centres=centres)
+            scores = fill_unscored_train_chunks(chunks[0], chunks[1], clips, scores, spec, centres)
         else:
             scores = score_clips(features, clips, spec, centres=centres)
             scores = _fill_unscored_train(features, clips, scores, spec, centres)

@@ -67,6 +67,25 @@ def test_extract_and_score(trained_run: Path) -> None:
     assert all(0.0 <= s <= 2.0 for s in scores.values())  # 1 - cosine similarity
 
 
+def test_score_with_a_chunk_scorer_pools_chunk_scores(trained_run: Path) -> None:
+    """The score stage's chunk-level scores are score_chunk_clips on the file's chunk embeddings."""
+    from soundsentry.chunk_scoring import score_chunk_clips
+
+    if not (trained_run / "embeddings.npz").is_file():
+        stages.extract(trained_run)
+    clips = read_manifest(trained_run / "manifest.jsonl")
+    spec = "chunks:inner=knn_cosine;k=1,pool=max"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        (written,) = stages.score(trained_run, [spec])
+    assert written.name == "chunks_inner=knn_cosine_k=1_pool=max.csv"
+    got = read_scores(written)
+    with np.load(trained_run / "embeddings.npz") as data:
+        expected = score_chunk_clips(data["chunk_embeddings"], data["chunk_clip"], clips, spec)
+    np.testing.assert_allclose([got[c.path] for c in clips], expected, rtol=1e-6)
+    assert np.isfinite(expected).all()
+
+
 def test_resume_skips_finished_units(trained_run: Path, tiny_manifest: Path, tiny_recipe, capsys) -> None:
     stamp = (trained_run / "models" / "fan" / "model.pt").stat().st_mtime_ns
     stages.train(tiny_recipe("train.epochs=1"), tiny_manifest, trained_run)
