@@ -42,23 +42,22 @@ def _fit(spec: str, chunks: np.ndarray, index: ChunkIndex, clips: Sequence[Clip]
     if rows.size == 0:
         raise DataError(f"the training clips of {clips[int(fit_rows[0])].group} have no chunks; rerun extract")
     group = clips[int(fit_rows[0])].group
-    return fit_scorer_on(
-        spec,
-        chunks[rows],
-        domains=[clips[int(fit_rows[j])].domain for j in owner],
-        centres=None if centres is None else centres.get(group),
-        where=f"{group[0]} section {group[1]}",
-    )
+    domains = [clips[int(fit_rows[j])].domain for j in owner]
+    centres_g = None if centres is None else centres.get(group)
+    where = f"{group[0]} section {group[1]}"
+    from soundsentry.scorers import create_scorer
+
+    if getattr(create_scorer(spec), "wants_clip_index", False):
+        scorer = create_scorer(spec)
+        kwargs = {"centres": centres_g} if scorer.wants_centres and centres_g is not None else {}
+        return scorer.fit(chunks[rows], domains=domains, clip_index=owner, **kwargs)
+    return fit_scorer_on(spec, chunks[rows], domains=domains, centres=centres_g, where=where)
 
 
 def _score(scorer, chunks: np.ndarray, index: ChunkIndex, clips: Sequence[Clip], rows: np.ndarray, domain):
     chunk_rows, owner = index.rows(rows)
-    if getattr(scorer, "uses_domains", False):
-        domains = [domain or clips[int(rows[j])].domain for j in owner]
-        values = scorer.anomaly_score(chunks[chunk_rows], domains=domains)
-    else:
-        values = scorer.anomaly_score(chunks[chunk_rows])
-    return scorer.pool_clips(values, owner, len(rows))
+    domains = [domain or clips[int(rows[j])].domain for j in owner] if scorer.uses_domains else None
+    return scorer.score_clips(chunks[chunk_rows], owner, len(rows), domains=domains)
 
 
 def score_chunk_clips(

@@ -127,3 +127,87 @@ def test_patch_reference_detector_scores_every_clip(tiny_dcase2022: Path) -> Non
     test = [i for i, c in enumerate(clips) if c.split is Split.TEST]
     y = [clips[i].label is Label.ANOMALY for i in test]
     assert roc_auc_score(y, scores[test]) > 0.9
+
+
+def _two_domain_chunks(seed: int) -> tuple[np.ndarray, np.ndarray, list[Clip]]:
+    """30 source and 4 target training clips of 4 chunks; the target domain is spread 4x wider. Test normals of
+    both domains, anomalies a small shift off each domain's mode (small against the target's spread)."""
+    rng = np.random.default_rng(seed)
+    clips, parts = [], []
+    centre = {Domain.SOURCE: np.zeros(6), Domain.TARGET: np.full(6, 8.0)}
+    spread = {Domain.SOURCE: 0.5, Domain.TARGET: 2.0}
+
+    def add(domain: Domain, split: Split, label: Label, i: int) -> None:
+        x = centre[domain] + spread[domain] * rng.normal(size=(4, 6))
+        if label is Label.ANOMALY:
+            x[:, 0] += 3.0 * spread[domain]
+        clips.append(Clip(f"/x/{domain.value}{split.value}{label.value}{i}.wav", "fan", "00", domain, split, label))
+        parts.append(x)
+
+    for domain, n in ((Domain.SOURCE, 30), (Domain.TARGET, 4)):  # 30 < MAX_LOO_CLIPS: all clips
+        for i in range(n):
+            add(domain, Split.TRAIN, Label.NORMAL, i)
+        for i in range(20):
+            add(domain, Split.TEST, Label.ANOMALY if i % 2 else Label.NORMAL, i)
+    owner = np.repeat(np.arange(len(clips)), 4)
+    return np.concatenate(parts), owner, clips
+
+
+def test_domain_normalisation_beats_one_bank_on_a_two_domain_case() -> None:
+    """With one bank, target normals (sparse, wide domain) score above source anomalies; per-domain z-scores fix
+    the scale, without reading the test clips' domains."""
+    from soundsentry.evaluation.official import evaluate
+
+    plain, balanced = [], []
+    for seed in range(3):
+        chunks, owner, clips = _two_domain_chunks(seed)
+        for spec, out in (("chunks:inner=knn;k=1", plain), ("chunks:inner=knn;k=1,normalise=domain", balanced)):
+            scores = score_chunk_clips(chunks, owner, clips, spec)
+            out.append(evaluate(clips, scores, rule="2022").official_score)
+    assert np.mean(balanced) > np.mean(plain) + 0.1
+
+
+def test_domain_normalisation_reference_values() -> None:
+    """A test clip's score is min over domains of (pooled nearest-chunk distance - mean) / std, with the domain's
+    statistics from leave-one-clip-out pooled scores of its training clips; worked out here by brute force."""
+    chunks, owner, clips = _two_domain_chunks(0)
+    train = [i for i, c in enumerate(clips) if c.split is Split.TRAIN]
+    scorer = create_scorer("chunks:inner=knn;k=1,normalise=domain").fit(
+        chunks[np.isin(owner, train)],
+        domains=[clips[o].domain for o in owner if o in set(train)],
+        clip_index=[o for o in owner if o in set(train)],
+    )
+
+    def nearest(q: np.ndarray, bank: np.ndarray) -> float:
+        return float(np.sqrt(((q[:, None] - bank[None]) ** 2).sum(-1)).min(axis=1).mean())
+
+    test_clip = next(i for i, c in enumerate(clips) if c.split is Split.TEST)
+    expected = []
+    for domain in (Domain.SOURCE, Domain.TARGET):
+        ids = [i for i in train if clips[i].domain is domain]
+        loo = [nearest(chunks[owner == i], chunks[np.isin(owner, [j for j in ids if j != i])]) for i in ids]
+        raw = nearest(chunks[owner == test_clip], chunks[np.isin(owner, ids)])
+        expected.append((raw - np.mean(loo)) / np.std(loo))
+    got = scorer.score_clips(chunks[owner == test_clip], np.zeros(4, dtype=np.int64), 1)
+    assert got[0] == pytest.approx(min(expected), rel=1e-9)
+
+
+def test_a_domain_with_one_training_clip_joins_the_other_bank() -> None:
+    chunks, owner, clips = _two_domain_chunks(1)
+    target_train = [i for i, c in enumerate(clips) if c.split is Split.TRAIN and c.domain is Domain.TARGET]
+    keep = ~np.isin(owner, target_train[1:])  # one target training clip left
+    kept_clips = sorted(set(owner[keep]))
+    remap = {old: new for new, old in enumerate(kept_clips)}
+    scores = score_chunk_clips(
+        chunks[keep],
+        np.array([remap[o] for o in owner[keep]]),
+        [clips[i] for i in kept_clips],
+        "chunks:normalise=domain",
+    )
+    assert np.isfinite(scores).all()
+    scorer = create_scorer("chunks:normalise=domain").fit(
+        chunks[:8], domains=[Domain.SOURCE] * 4 + [Domain.TARGET] * 4, clip_index=[0] * 4 + [1] * 4
+    )
+    assert len(scorer.banks_) == 1  # one clip per domain: no scale for either, one bank
+    with pytest.raises(ConfigError, match="normalise=domain splits the domains itself"):
+        create_scorer("chunks:inner=domain_aware,normalise=domain")

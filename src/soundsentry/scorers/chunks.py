@@ -14,6 +14,14 @@ of fold (all chunks of a clip in the same fold).
 
 Spec: ``chunks:inner=knn_cosine;k=1,pool=max`` (``;`` separates the inner scorer's options, as in
 ``domain_aware``).
+
+``normalise=domain`` handles the domain shift of DCASE 2022-2024 (a few target training clips next to many source
+ones): one inner scorer per domain, fitted on that domain's training chunks only; each domain's pooled clip
+scores are z-normalised with the mean and standard deviation of its training clips' leave-one-clip-out pooled
+scores; a clip's score is the smaller (more normal) of its per-domain scores. So a clip is judged against the
+domain it resembles, on that domain's own scale, and the test clip's domain is never needed (deployment does not
+know it). A domain with fewer than two training clips has no scale of its own: its chunks join the other
+domain's bank.
 """
 
 from __future__ import annotations
@@ -29,6 +37,9 @@ from soundsentry.scorers.base import BaseScorer, check_choice, check_embeddings
 from soundsentry.types import Domain
 
 POOLS = ("mean", "max", "quantile")
+NORMALISE = ("none", "domain")
+#: Training clips per domain used for the leave-one-clip-out statistics of ``normalise=domain`` (evenly spaced).
+MAX_LOO_CLIPS = 32
 
 
 def inner_scorer(spec: str) -> BaseScorer:
@@ -82,10 +93,13 @@ class ChunkPoolScorer(BaseScorer):
     #: The score stage gives this scorer chunk embeddings and pools its scores per clip.
     input_kind = "chunks"
 
-    def __init__(self, inner: str = "knn_cosine;k=1", pool: str = "mean", q: float = 0.9) -> None:
+    def __init__(
+        self, inner: str = "knn_cosine;k=1", pool: str = "mean", q: float = 0.9, normalise: str = "none"
+    ) -> None:
         self.inner = inner
         self.pool = pool
         self.q = q
+        self.normalise = normalise
 
     def check_params(self) -> None:
         try:
@@ -95,28 +109,94 @@ class ChunkPoolScorer(BaseScorer):
         if getattr(probe, "input_kind", "embedding") != "embedding":
             raise ConfigError(f"{self._owner}: inner must score embeddings, got {self.inner!r}")
         check_choice(self._owner, "pool", self.pool, POOLS)
+        check_choice(self._owner, "normalise", self.normalise, NORMALISE)
+        if self.normalise == "domain" and getattr(probe, "uses_domains", False):
+            raise ConfigError(f"{self._owner}: normalise=domain splits the domains itself; use a plain inner scorer")
         if isinstance(self.q, bool) or not isinstance(self.q, int | float) or not 0.0 <= float(self.q) <= 1.0:
             raise ConfigError(f"{self._owner}: q must be a number in [0, 1] (0.9 = 90th percentile), got {self.q!r}")
 
     @property
     def uses_domains(self) -> bool:
-        """True when the inner scorer needs the chunks' domains."""
-        return bool(getattr(inner_scorer(self.inner), "uses_domains", False))
+        """True when the inner scorer (or ``normalise=domain``) needs the chunks' domains."""
+        return self.normalise == "domain" or bool(getattr(inner_scorer(self.inner), "uses_domains", False))
+
+    @property
+    def wants_clip_index(self) -> bool:
+        """True when ``fit`` needs each training chunk's clip (``normalise=domain``: leave-one-clip-out)."""
+        return self.normalise == "domain"
 
     @property
     def wants_centres(self) -> bool:
         """True when the inner scorer needs learned centres."""
         return bool(getattr(inner_scorer(self.inner), "wants_centres", False))
 
-    def fit(self, X: Any, y: Any = None, **kwargs: Any) -> ChunkPoolScorer:
-        """Fit the inner scorer on training chunk embeddings ``X: (N_chunks, D)``; ``domains`` (one per chunk)
-        and ``centres`` are passed on when the inner scorer asks for them."""
+    def fit(
+        self,
+        X: Any,
+        y: Any = None,
+        *,
+        domains: Sequence[Domain] | None = None,
+        clip_index: Sequence[int] | None = None,
+        **kwargs: Any,
+    ) -> ChunkPoolScorer:
+        """Fit on training chunk embeddings ``X: (N_chunks, D)``.
+
+        Args:
+            X: training chunk embeddings.
+            y: ignored.
+            domains: one domain per chunk (needed by ``normalise=domain`` and by a domain-aware inner scorer).
+            clip_index: one clip id per chunk (needed by ``normalise=domain``).
+            **kwargs: passed on to the inner scorer (``centres``).
+        """
         self.check_params()
         X = check_embeddings(X, owner=self._owner, what="training chunk embeddings", min_samples=1)
-        self.inner_ = inner_scorer(self.inner).fit(X, **kwargs)
+        if self.normalise == "domain":
+            self._fit_domains(X, domains, clip_index, kwargs)
+        else:
+            if domains is not None and getattr(inner_scorer(self.inner), "uses_domains", False):
+                kwargs["domains"] = domains
+            self.inner_ = inner_scorer(self.inner).fit(X, **kwargs)
         self.n_samples_fit_ = X.shape[0]
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _fit_domains(
+        self, X: np.ndarray, domains: Sequence[Domain] | None, clip_index: Sequence[int] | None, kwargs: dict
+    ) -> None:
+        n = X.shape[0]
+        doms = np.array([Domain(d).value for d in domains] if domains is not None else [Domain.SOURCE.value] * n)
+        owner = np.asarray(clip_index if clip_index is not None else np.arange(n), dtype=np.int64)
+        if len(doms) != n or len(owner) != n:
+            raise DataError(f"{self._owner}: {n} training chunks but {len(doms)} domains and {len(owner)} clip ids")
+        clips_of = {d: np.unique(owner[doms == d]) for d in np.unique(doms)}
+        small = [d for d, c in clips_of.items() if c.size < 2]
+        if small and len(clips_of) > 1:  # too few clips for a scale of its own: joins the other domain's bank
+            large = [d for d in clips_of if d not in small]
+            doms = np.where(np.isin(doms, small), large[0] if large else sorted(clips_of)[0], doms)
+            clips_of = {d: np.unique(owner[doms == d]) for d in np.unique(doms)}
+        self.banks_ = []
+        for d in sorted(clips_of):
+            rows = doms == d
+            scorer = inner_scorer(self.inner).fit(X[rows], **kwargs)
+            loo = self._leave_one_clip_out(X[rows], owner[rows], clips_of[d], kwargs)
+            mean, std = (float(loo.mean()), float(max(loo.std(), 1e-12))) if loo.size >= 2 else (0.0, 1.0)
+            self.banks_.append((d, scorer, mean, std))
+
+    def _leave_one_clip_out(self, X: np.ndarray, owner: np.ndarray, clip_ids: np.ndarray, kwargs: dict) -> np.ndarray:
+        if clip_ids.size < 2:
+            return np.empty(0)
+        chosen = clip_ids[
+            np.unique(np.linspace(0, clip_ids.size - 1, min(MAX_LOO_CLIPS, clip_ids.size)).round().astype(np.int64))
+        ]
+        values = []
+        for clip in chosen:
+            held = owner == clip
+            scorer = inner_scorer(self.inner).fit(X[~held], **kwargs)
+            values.append(self._pool_one(np.asarray(scorer.anomaly_score(X[held]), dtype=np.float64)))
+        return np.array(values)
+
+    def _pool_one(self, values: np.ndarray) -> float:
+        return float(pool_scores(values, np.zeros(len(values), dtype=np.int64), 1, self.pool, float(self.q))[0])
 
     def anomaly_score(self, X: Any, *, domains: Sequence[Domain] | None = None) -> np.ndarray:
         """(M,) chunk scores of chunk embeddings ``X: (M, D)``, higher = more anomalous."""
@@ -129,13 +209,31 @@ class ChunkPoolScorer(BaseScorer):
             )
         if X.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
-        if domains is not None and self.uses_domains:
+        if self.normalise == "domain":  # per chunk: the smaller of the domain-normalised chunk scores
+            return np.min([(s.anomaly_score(X) - mean) / std for _, s, mean, std in self.banks_], axis=0)
+        if domains is not None and getattr(self.inner_, "uses_domains", False):
             return np.asarray(self.inner_.anomaly_score(X, domains=domains), dtype=np.float64)
         return np.asarray(self.inner_.anomaly_score(X), dtype=np.float64)
 
     def pool_clips(self, chunk_scores: np.ndarray, chunk_clip: np.ndarray, n_clips: int) -> np.ndarray:
         """(n_clips,) clip scores from chunk scores (see :func:`pool_scores`)."""
         return pool_scores(chunk_scores, chunk_clip, n_clips, self.pool, float(self.q))
+
+    def score_clips(
+        self, X: Any, chunk_clip: np.ndarray, n_clips: int, *, domains: Sequence[Domain] | None = None
+    ) -> np.ndarray:
+        """(n_clips,) clip scores of the chunk embeddings ``X: (M, D)`` of ``n_clips`` clips (``chunk_clip``: each
+        chunk's clip in ``[0, n_clips)``): pooled chunk scores, or with ``normalise=domain`` the smaller of the
+        per-domain pooled, z-normalised scores."""
+        if self.normalise != "domain":
+            return self.pool_clips(self.anomaly_score(X, domains=domains), chunk_clip, n_clips)
+        self._check_fitted()
+        X = check_embeddings(X, owner=self._owner, what="test chunk embeddings")
+        per_domain = [
+            (self.pool_clips(np.asarray(s.anomaly_score(X), dtype=np.float64), chunk_clip, n_clips) - mean) / std
+            for _, s, mean, std in self.banks_
+        ]
+        return np.min(per_domain, axis=0)
 
     def _fit(self, X: np.ndarray) -> None:  # fit is overridden: it passes keyword arguments on
         self.fit(X)
