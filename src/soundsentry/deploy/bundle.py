@@ -8,7 +8,9 @@
       banks/<type>__<section>.npz
                              the training embeddings the group's scorer is fitted on when the bundle loads;
                              for a logits scorer (S4's ``softmax_id``) the training clips' classifier logits and
-                             the group's own class (``class_index``)
+                             the group's own class (``class_index``); for a chunk scorer (``chunks:...``) the
+                             training clips' chunk embeddings (``chunk_embeddings``), each chunk's domain
+                             (``chunk_domains``) and clip (``chunk_clip``, an index into the bank's clips)
 
 The fitted scorers are not pickled: a bundle stores the normal training embeddings of each (machine type,
 section) and the scorer spec, and :class:`Detector` refits the scorer when it loads (milliseconds for k-NN,
@@ -128,6 +130,36 @@ def _training_logits(
     return load_logits(run_dir, fit).astype(np.float64), oof, class_indices
 
 
+def _bank_arrays(
+    fit: list[Any], idx: np.ndarray, features: np.ndarray, chunk_clip: np.ndarray | None
+) -> dict[str, np.ndarray]:
+    """The bank of the group whose clips are ``fit[idx]``.
+
+    Args:
+        fit: the normal training clips.
+        idx: the group's rows of ``fit``.
+        features: (N, D) clip embeddings (or NaN-padded logits) aligned with ``fit``, or for a chunk scorer (M, D)
+            chunk embeddings.
+        chunk_clip: for a chunk scorer, (M,) each chunk's index into ``fit``; None otherwise.
+    """
+    domains = np.array([fit[i].domain.value for i in idx])
+    if chunk_clip is not None:
+        chunk_features, owner = features, chunk_clip
+        # grouped by clip in the order of ``fit`` (each clip's chunks in extraction order), as the score stage
+        # fits a group's scorer: an order-dependent scorer (k-means) then refits to the same state
+        rows = np.flatnonzero(np.isin(owner, idx))
+        rows = rows[np.argsort(owner[rows], kind="stable")]
+        local = np.searchsorted(idx, owner[rows])
+        return {
+            "chunk_embeddings": chunk_features[rows].astype(np.float32),
+            "chunk_domains": domains[local],
+            "chunk_clip": local.astype(np.int64),
+            "domains": domains,
+        }
+    width = int(np.isfinite(features[idx[0]]).sum())  # logits: the unit's class count (NaN-padded)
+    return {"embeddings": features[idx][:, :width].astype(np.float32), "domains": domains}
+
+
 def export_detector(
     run_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -181,14 +213,23 @@ def export_detector(
     if not fit:
         raise DataError(f"{run_dir / MANIFEST_FILE}: no normal training clips to fit the detector on")
     class_indices: dict[tuple[str, str], int] = {}
-    if getattr(probe, "input_kind", "embedding") == "logits":
+    kind = getattr(probe, "input_kind", "embedding")
+    chunk_clip: np.ndarray | None = None  # for a chunk scorer: each row of ``features`` is a chunk of this clip
+    centres = load_centres(run_dir, fit) if getattr(probe, "wants_centres", False) else None
+    # Every clip here is a training clip: out-of-fold scores, computed the way the detector will score new
+    # clips (their domain is not known, so a domain-aware scorer takes the more normal of its two models).
+    if kind == "logits":
         features, oof, class_indices = _training_logits(run_dir, recipe, fit, spec)
         centres = None
+    elif kind == "chunks":
+        from soundsentry.chunk_scoring import score_chunk_clips
+        from soundsentry.runfiles import load_chunk_embeddings
+
+        features, chunk_clip = load_chunk_embeddings(run_dir, fit)
+        features = features.astype(np.float64)
+        oof = score_chunk_clips(features, chunk_clip, fit, spec, centres=centres, domain=Domain.UNKNOWN)
     else:
         features = load_embeddings(run_dir, fit).astype(np.float64)
-        centres = load_centres(run_dir, fit) if getattr(probe, "wants_centres", False) else None
-        # Every clip here is a training clip: out-of-fold scores, computed the way the detector will score new
-        # clips (their domain is not known, so a domain-aware scorer takes the more normal of its two models).
         oof = score_clips(features, fit, spec, centres=centres, domain=Domain.UNKNOWN)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -206,11 +247,7 @@ def export_detector(
             idx = np.array([i for i, c in enumerate(fit) if c.group == group])
             rel = bank_name(*group)
             (staging / rel).parent.mkdir(exist_ok=True)
-            width = int(np.isfinite(features[idx[0]]).sum())  # logits: the unit's class count (NaN-padded)
-            arrays = {
-                "embeddings": features[idx][:, :width].astype(np.float32),
-                "domains": np.array([fit[i].domain.value for i in idx]),
-            }
+            arrays = _bank_arrays(fit, idx, features, chunk_clip)
             if centres is not None:
                 arrays["centres"] = centres[group].astype(np.float32)
             if group in class_indices:

@@ -74,7 +74,6 @@ class Detector:
         self, path: str | os.PathLike[str], *, backend: str = "torch", device: str = "cpu", verify: bool = True
     ) -> None:
         from soundsentry.config import recipe_from_dict
-        from soundsentry.scoring import fit_scorer_on
         from soundsentry.training.features import build_feature_pipeline
         from soundsentry.training.trainer import load_embedding_model
 
@@ -84,8 +83,11 @@ class Detector:
         self.scorer_spec: str = self.meta["scorer"]
         from soundsentry.scorers import create_scorer
 
-        # A logits scorer (S4's softmax_id) scores the classification head's clip logits, not the embedding.
-        self.uses_logits = getattr(create_scorer(self.scorer_spec), "input_kind", "embedding") == "logits"
+        # A logits scorer (S4's softmax_id) scores the classification head's clip logits, not the embedding; a
+        # chunk scorer (chunks:...) scores each chunk embedding and pools the chunk scores of the clip.
+        self.input_kind: str = getattr(create_scorer(self.scorer_spec), "input_kind", "embedding")
+        self.uses_logits = self.input_kind == "logits"
+        self.uses_chunks = self.input_kind == "chunks"
         self.device = device
         self.pipeline = build_feature_pipeline(self.recipe).to(device)
         self.groups: dict[tuple[str, str], GroupInfo] = {}
@@ -95,14 +97,7 @@ class Detector:
             key = (info.machine_type, info.section)
             self.groups[key] = info
             with np.load(self.path / info.bank) as bank:
-                self._scorers[key] = fit_scorer_on(
-                    self.scorer_spec,
-                    bank["embeddings"].astype(np.float64),
-                    domains=[Domain(d) for d in bank["domains"]] if "domains" in bank else None,
-                    centres=bank["centres"].astype(np.float64) if "centres" in bank else None,
-                    class_index=int(bank["class_index"]) if "class_index" in bank else None,
-                    where=f"{info.machine_type} section {info.section} of {self.path}",
-                )
+                self._scorers[key] = self._fit_group(bank, info)
         if backend not in ("torch", "onnx"):
             raise ConfigError(f"unknown backend {backend!r}; valid: torch, onnx")
         # Each unit's model file is read once: its network (torch backend) and its head (logits scorers).
@@ -127,6 +122,43 @@ class Detector:
             self._sessions = self._load_onnx()
             self._embed = self._embed_onnx
         self.backend = backend
+
+    def _fit_group(self, bank: Any, info: GroupInfo) -> Any:
+        """The group's scorer, refitted on its bank as the ``score`` stage fits it on the training clips."""
+        from soundsentry.scorers import create_scorer
+        from soundsentry.scoring import fit_scorer_on
+
+        X, domains = self._bank_rows(bank, info)
+        X = X.astype(np.float64)
+        doms = None if domains is None else [Domain(d) for d in domains]
+        centres = bank["centres"].astype(np.float64) if "centres" in bank else None
+        scorer = create_scorer(self.scorer_spec)
+        if self.uses_chunks and getattr(scorer, "wants_clip_index", False) and "chunk_clip" in bank:
+            # a chunk scorer that holds whole clips out of its own fit (leave-one-clip-out) needs each chunk's clip
+            kwargs = {"centres": centres} if getattr(scorer, "wants_centres", False) and centres is not None else {}
+            return scorer.fit(X, domains=doms, clip_index=bank["chunk_clip"], **kwargs)
+        return fit_scorer_on(
+            self.scorer_spec,
+            X,
+            domains=doms,
+            centres=centres,
+            class_index=int(bank["class_index"]) if "class_index" in bank else None,
+            where=f"{info.machine_type} section {info.section} of {self.path}",
+        )
+
+    def _bank_rows(self, bank: Any, info: GroupInfo) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rows the group's scorer is fitted on, with their domains: the clip embeddings (or logits), or for
+        a chunk scorer the training clips' chunk embeddings with each chunk's domain."""
+        from soundsentry.deploy.bundle import BundleError
+
+        key = "chunk_embeddings" if self.uses_chunks else "embeddings"
+        if key not in bank:
+            raise BundleError(
+                f"{self.path / info.bank}: no {key} for scorer {self.scorer_spec!r}; the bundle is damaged or was "
+                "exported for another scorer, export the run again"
+            )
+        domains = "chunk_domains" if self.uses_chunks else "domains"
+        return bank[key], bank.get(domains)
 
     def _load_onnx(self) -> dict[str, Any]:
         from soundsentry.deploy.bundle import BundleError
@@ -206,19 +238,36 @@ class Detector:
         return self._chunk_embeddings(wave, unit).mean(axis=0)
 
     def scorer_input(self, wave: np.ndarray, unit: str) -> np.ndarray:
-        """What the scorer takes for one clip: its embedding, or for a logits scorer the mean over its chunks of
-        the head's margin-free chunk logits (as ``soundsentry extract`` computes them)."""
+        """What the scorer takes for one clip: its embedding (D,); for a logits scorer the mean over its chunks of
+        the head's margin-free chunk logits (C,) (as ``soundsentry extract`` computes them); for a chunk scorer
+        its chunk embeddings (M, D)."""
+        if self.uses_chunks:
+            return self._chunk_embeddings(wave, unit)
         if not self.uses_logits:
             return self.embed_waveform(wave, unit)
         chunk_emb = torch.from_numpy(self._chunk_embeddings(wave, unit)).float().to(self.device)
         with torch.no_grad():
             return self._heads[unit].logits(chunk_emb).double().mean(dim=0).cpu().numpy()
 
+    def score_input(self, x: np.ndarray, machine_type: str, section: str) -> float:
+        """The anomaly score of one clip's :meth:`scorer_input` against its group. A new clip's domain is not
+        known: a domain-aware scorer scores it as :attr:`Domain.UNKNOWN` (as the thresholds were fitted)."""
+        scorer = self._scorers[(machine_type, section)]
+        rows = np.asarray(x, dtype=np.float64).reshape(-1 if self.uses_chunks else 1, x.shape[-1])
+        domains = [Domain.UNKNOWN] * len(rows) if getattr(scorer, "uses_domains", False) else None
+        if self.uses_chunks:  # every row is a chunk of the one clip
+            one_clip = np.zeros(len(rows), dtype=np.int64)
+            if hasattr(scorer, "score_clips"):
+                return float(scorer.score_clips(rows, one_clip, 1, domains=domains)[0])
+            values = scorer.anomaly_score(rows, domains=domains) if domains else scorer.anomaly_score(rows)
+            return float(scorer.pool_clips(values, one_clip, 1)[0])
+        values = scorer.anomaly_score(rows, domains=domains) if domains else scorer.anomaly_score(rows)
+        return float(values[0])
+
     def score_waveform(self, wave: np.ndarray, machine_type: str, section: str, *, name: str = "") -> ClipScore:
         """Score one mono waveform (at :attr:`sample_rate`) against its group; raises on unknown groups."""
         info = self.group(machine_type, section)
-        emb = self.scorer_input(wave, info.unit)
-        score = float(self._scorers[(info.machine_type, info.section)].anomaly_score(emb[None].astype(np.float64))[0])
+        score = self.score_input(self.scorer_input(wave, info.unit), info.machine_type, info.section)
         decision = "anomaly" if score > info.threshold else "normal"
         return ClipScore(name, info.machine_type, info.section, score, info.threshold, decision)
 
