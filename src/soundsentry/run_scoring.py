@@ -57,6 +57,8 @@ def load_centres(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> dict
             raise DataError(f"{path} is missing: {unit} has no trained model; run `soundsentry train` on this run")
         payload = torch.load(path, map_location="cpu", weights_only=False)
         state = payload["head_state_dict"]
+        if "weight" not in state:  # a head without class centres (or none at all)
+            return {}
         head = build_head(recipe.head, int(state["weight"].shape[1]), len(payload["classes"]))
         head.load_state_dict(state)
         if not hasattr(head, "centres"):

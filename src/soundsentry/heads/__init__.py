@@ -6,6 +6,7 @@ every head in :data:`soundsentry.registry.HEADS`.
 
 from soundsentry.heads.adacos import AdaCos, adacos, subcluster_adacos
 from soundsentry.heads.margin import ArcFace, CosFace, FocalLoss, MarginHead, SoftmaxHead, focal_loss
+from soundsentry.heads.none import NoHead
 from soundsentry.heads.section import SectionClassifierHead
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "CosFace",
     "FocalLoss",
     "MarginHead",
+    "NoHead",
     "SectionClassifierHead",
     "SoftmaxHead",
     "adacos",

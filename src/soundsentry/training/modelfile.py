@@ -102,6 +102,8 @@ def load_head(path: str | os.PathLike[str], embed_dim: int) -> tuple[torch.nn.Mo
     payload = torch.load(path, map_location="cpu", weights_only=False)
     recipe = recipe_from_dict(payload["recipe"], str(path))
     state = payload["head_state_dict"]
+    if not state:  # no trained head (a flatten patch bank, or pre-training only)
+        return None
     head = build_head(recipe.head, embed_dim, len(payload["classes"]))
     head.load_state_dict(state)
     if not hasattr(head, "logits"):

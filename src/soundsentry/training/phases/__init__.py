@@ -10,6 +10,7 @@ phase               what it trains                                              
 ``source_step``     step 1 of S3: encoder + head on source clips                 ``train.finetune``
 ``target_finetune`` step 2 of S3: ``finetune.trainable`` on source + target       ``train.finetune``
 ``transfer``        S4: a per-type head on the frozen integrated encoder         ``train.mode: transfer``
+``frozen``          nothing: a backbone without parameters (``flatten``)         the backbone
 ==================  ==========================================================  =============================
 
 A new phase subclasses :class:`~soundsentry.training.unit.Phase` in a new module here (``setup`` builds what it
@@ -24,10 +25,20 @@ from pathlib import Path
 
 from soundsentry.config import Recipe
 from soundsentry.training.phases.classifier import Classifier
+from soundsentry.training.phases.frozen import Frozen
 from soundsentry.training.phases.pretrain import InitFrom, Pretrain
 from soundsentry.training.phases.transfer import Transfer, restrict_head
 from soundsentry.training.phases.two_step import SourceStep, TargetFinetune
 from soundsentry.training.unit import Phase
+
+
+def _needs_training(recipe: Recipe) -> bool:
+    """False for a backbone that learns nothing (``flatten``): it runs the :class:`Frozen` phase alone."""
+    import soundsentry.backbones  # noqa: F401  (registration)
+    from soundsentry.registry import BACKBONES
+
+    factory = BACKBONES.get(recipe.backbone.name)
+    return bool(getattr(factory, "needs_training", True))
 
 
 def resolve_phases(recipe: Recipe, *, integrated: Path | None = None) -> list[Phase]:
@@ -40,6 +51,8 @@ def resolve_phases(recipe: Recipe, *, integrated: Path | None = None) -> list[Ph
     if integrated is not None:
         return [Transfer(integrated)]
     t = recipe.train
+    if not _needs_training(recipe):
+        return [Frozen()]
     phases: list[Phase] = []
     if t.init_from is not None:  # replaces pre-training when both are set
         phases.append(InitFrom())
@@ -50,6 +63,7 @@ def resolve_phases(recipe: Recipe, *, integrated: Path | None = None) -> list[Ph
 
 
 __all__ = [
+    "Frozen",
     "Classifier",
     "InitFrom",
     "Phase",
