@@ -9,7 +9,9 @@ The layers: ``data_stages`` <- ``stages`` <- ``pipeline`` (the demo runs both), 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from soundsentry.data_stages import (  # noqa: F401  (the private helpers stay importable from here)
     _gamma_thresholds,
@@ -20,6 +22,9 @@ from soundsentry.data_stages import (  # noqa: F401  (the private helpers stay i
     reference,
     synth,
 )
+
+if TYPE_CHECKING:
+    from soundsentry.evaluation.official import EvaluationResult
 
 
 def list_components() -> str:
@@ -41,23 +46,54 @@ def list_components() -> str:
     return "\n".join(lines)
 
 
-def demo(out: Path, *, seed: int = 0, scale: float = 1.0, recipe: str = "s1_arcface_mfn_demo"):
-    """The README's demo: generate the default set, score it with the reference detector, then train, extract,
-    score and evaluate the demo-scale S1 recipe, and print both official scores."""
+DEMO_RECIPES = ("dcase_ae_baseline_demo", "sentry_flagship_demo")
+DEMO_REFERENCES = ("logmel_1nn", "logmel_patch_1nn")
+
+
+def demo(
+    out: Path, *, seed: int = 0, scale: float = 1.0, recipes: Sequence[str] = DEMO_RECIPES
+) -> dict[str, EvaluationResult]:
+    """The README's demo: generate the default set, score it with the reference detectors, then train, extract,
+    score and evaluate each demo recipe, and print one table of every detector's official score and AUCs.
+
+    Returns:
+        ``{detector label: EvaluationResult}``.
+    """
     from soundsentry import stages
+    from soundsentry.config import available_recipes
 
     out = Path(out)
     data = out / "data"
     synth(data, seed=seed, scale=scale)
     manifest = out / "manifest.jsonl"
     prepare(data, manifest, verbose=False)
-    reference(manifest, out / "scores_logmel_1nn.csv", detector="logmel_1nn")
-    ref = evaluate(manifest, out / "scores_logmel_1nn.csv", out_dir=out / "results_reference", verbose=False)
-    results = stages.run(recipe, data, out / "run")
-    print(f"\nofficial score ({ref.rule.value} rule): reference logmel_1nn {100 * ref.official_score:.2f} %")
-    for name, result in results.items():
-        print(f"official score ({result.rule.value} rule): {recipe} {name} {100 * result.official_score:.2f} %")
-    return results
+    table: dict[str, EvaluationResult] = {}
+    for detector in DEMO_REFERENCES:
+        scores = out / f"scores_{detector}.csv"
+        reference(manifest, scores, detector=detector)
+        table[f"reference {detector}"] = evaluate(manifest, scores, out_dir=out / f"results_{detector}", verbose=False)
+    known = set(available_recipes())
+    for recipe in recipes:
+        if recipe not in known and not Path(recipe).is_file():
+            print(f"(skipping {recipe}: not a packaged recipe or file)")
+            continue
+        for name, result in stages.run(recipe, data, out / "runs" / Path(recipe).stem).items():
+            table[f"{Path(recipe).stem}, {name}"] = result
+    print()
+    print(demo_table(table))
+    return table
 
 
-__all__ = ["demo", "evaluate", "list_components", "prepare", "reference", "synth"]
+def demo_table(results: dict[str, EvaluationResult]) -> str:
+    """A Markdown table: official score (the rule of the results) and harmonic-mean AUC source / target, pAUC."""
+    from soundsentry.evaluation.official import Metric
+
+    lines = ["| detector | official score | AUC (source) | AUC (target) | pAUC |", "|---|---|---|---|---|"]
+    for label, r in results.items():
+        h = r.overall.harmonic
+        cells = [f"{100 * h[m]:.1f} %" if m in h else "-" for m in (Metric.AUC_SOURCE, Metric.AUC_TARGET, Metric.PAUC)]
+        lines.append(f"| {label} | {100 * r.official_score:.1f} % ({r.rule.value} rule) | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+__all__ = ["DEMO_RECIPES", "demo", "demo_table", "evaluate", "list_components", "prepare", "reference", "synth"]
