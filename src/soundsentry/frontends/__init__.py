@@ -8,9 +8,11 @@ Each front-end runs on the device of its input once moved there with ``.to(devic
 ``.sample_rate``, ``.out_channels`` (C) and ``.n_bins`` (F).
 """
 
+from soundsentry.frontends.dft import MagnitudeSpectrum
 from soundsentry.frontends.logmel import LogMel
 from soundsentry.frontends.standardize import Standardizer
 from soundsentry.frontends.stft import MagnitudeSTFT, STFTFrontend, apply_log_scale, fold_frequency
+from soundsentry.frontends.waveform import WaveformFrontend
 from soundsentry.frontends.windows import (
     chunk_frames,
     context_windows,
@@ -21,9 +23,11 @@ from soundsentry.frontends.windows import (
 
 __all__ = [
     "LogMel",
+    "MagnitudeSpectrum",
     "MagnitudeSTFT",
     "STFTFrontend",
     "Standardizer",
+    "WaveformFrontend",
     "apply_log_scale",
     "chunk_frames",
     "context_windows",
