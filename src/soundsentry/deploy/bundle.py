@@ -202,6 +202,11 @@ def export_detector(
     if not config.is_file():
         raise DataError(f"{run_dir}: no {CONFIG_FILE}; train and extract a run first (`soundsentry run`)")
     recipe = load_recipe(config)
+    if recipe.train.phase == "autoencoder":  # the one refusal for AE runs; detector.py never sees one
+        raise ConfigError(
+            f"{run_dir}: cannot export an autoencoder run (train.phase: autoencoder) yet: a bundle holds an embedding "
+            "model, not the AE with its per-section covariances; score new clips with `soundsentry run` / `score`"
+        )
     clips = _read_clips(run_dir / MANIFEST_FILE)
     spec = scorer or (recipe.score.scorers[0] if recipe.score.scorers else None)
     if not spec:
