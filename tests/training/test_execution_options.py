@@ -51,11 +51,13 @@ def test_one_training_step_computes_the_same_loss_and_gradients(tiny_recipe, opt
     loss_b, grads_b = _loss_and_grads(fast, x, y)
     assert torch.allclose(loss_a, loss_b, rtol=1e-4)
     assert grads_a.keys() == grads_b.keys()
-    # Float rounding only: within 0.1 % of the tensor's largest gradient, plus 1e-6 of the largest gradient of all
-    # (a batch-norm weight's gradient is a sum that nearly cancels, so its rounding follows the upstream scale).
+    # Float rounding only: within 0.1 % of the tensor's largest gradient, plus 1e-5 of the largest gradient of all
+    # (a batch-norm weight's gradient is a sum that nearly cancels, so its rounding follows the upstream scale; the
+    # channels-last kernels of some CPUs and oneDNN builds round it to ~1.3e-6 of that scale). A layout bug shows as
+    # differences of the gradient's own size.
     scale = max(g.abs().max() for g in grads_a.values())
     for name, grad in grads_a.items():
-        assert (grad - grads_b[name]).abs().max() <= 1e-3 * grad.abs().max() + 1e-6 * scale, name
+        assert (grad - grads_b[name]).abs().max() <= 1e-3 * grad.abs().max() + 1e-5 * scale, name
     if options["channels_last"]:
         # Strides, not is_contiguous: a depthwise or 1x1 weight counts as contiguous in both layouts, but the
         # convolution picks its layout from the strides.
