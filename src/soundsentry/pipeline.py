@@ -37,10 +37,13 @@ def list_components() -> str:
     import soundsentry.scenes.features  # noqa: F401
     import soundsentry.scenes.models  # noqa: F401
     import soundsentry.scorers  # noqa: F401
+    from soundsentry.baselines.autoencoder import AUTOENCODERS
     from soundsentry.config import available_recipes
     from soundsentry.registry import BACKBONES, FRONTENDS, HEADS, LAYOUTS, SCORERS
 
-    lines = [f"{reg.kind}s: {', '.join(reg.available()) or '(none)'}" for reg in (LAYOUTS, FRONTENDS, BACKBONES, HEADS)]
+    registries = (LAYOUTS, FRONTENDS, BACKBONES, HEADS)
+    lines = [f"{reg.kind}s: {', '.join(reg.available()) or '(none)'}" for reg in registries]
+    lines.append(f"autoencoders: {', '.join(AUTOENCODERS.available())} (the backbone of train.phase: autoencoder)")
     lines.append(f"scorers: {', '.join(SCORERS.available())} (spec: name:key=value,..., e.g. knn_cosine:k=10)")
     lines.append(f"recipes: {', '.join(available_recipes())} (or a recipe YAML file)")
     return "\n".join(lines)

@@ -25,13 +25,14 @@ def _fill_unscored_train(
     spec: str,
     centres: Any = None,
     class_indices: Any = None,
+    covariances: Any = None,
 ) -> np.ndarray:
     """Training clips of a group with one training clip get no out-of-fold score; score them in sample."""
     from soundsentry.scoring import fit_scorer, score_rows
 
     for group in sorted({clips[i].group for i in np.flatnonzero(~np.isfinite(scores))}):
         idx = np.array([i for i, c in enumerate(clips) if c.group == group and c.split is Split.TRAIN])
-        scorer = fit_scorer(spec, features, clips, idx, centres, class_indices)
+        scorer = fit_scorer(spec, features, clips, idx, centres, class_indices, covariances)
         scores[idx] = np.where(np.isfinite(scores[idx]), scores[idx], score_rows(scorer, features, clips, idx))
     return scores
 
@@ -129,6 +130,21 @@ def score_logits(
         scores[rows] = _fill_unscored_train(X, sub, part, spec, class_indices=indices)
         class_indices.update(indices)
     return scores, class_indices
+
+
+def load_covariances(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> dict[tuple[str, str], Any]:
+    """Error covariances (:class:`~soundsentry.scorers.autoencoder.DomainCovariances`) per (machine type, section)
+    from the ``model.pt`` files of an autoencoder run (``train.phase: autoencoder``); empty for any other run."""
+    from soundsentry.baselines.ae_run import load_covariances as from_models
+
+    recipe, _ = load_run(Path(run_dir))
+    return from_models(run_dir, recipe, clips)
+
+
+def _wants_covariances(spec: str) -> bool:
+    from soundsentry.scorers import create_scorer
+
+    return bool(getattr(create_scorer(spec), "wants_covariances", False))
 
 
 def _wants_centres(spec: str) -> bool:

@@ -6,7 +6,9 @@ samples of "normal" and can set decision thresholds; a k-NN scorer would otherwi
 
 Scorers that need more than embeddings get it as typed arguments: a scorer with ``uses_domains`` (e.g.
 ``domain_aware``) receives each clip's :class:`~soundsentry.types.Domain` in ``fit`` and ``anomaly_score``; one
-with ``wants_centres`` (``gmm:init=centres``) receives the group's learned sub-cluster centres in ``fit``.
+with ``wants_centres`` (``gmm:init=centres``) receives the group's learned sub-cluster centres in ``fit``; one with
+``wants_covariances`` (``selective_mahalanobis``) the group's source / target error covariances of an autoencoder
+run.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def fit_scorer_on(
     domains: Sequence[Domain] | None = None,
     centres: np.ndarray | None = None,
     class_index: int | None = None,
+    covariances: Any = None,
     where: str = "",
 ) -> Any:
     """A new scorer of ``spec`` fitted on the normal embeddings ``X`` of one group.
@@ -61,6 +64,8 @@ def fit_scorer_on(
         centres: (K, D) learned centres of the group, passed to a scorer with ``wants_centres``.
         class_index: the group's own class in the classifier, for a logits scorer (``softmax_id``) whose spec
             leaves ``class_index`` unset; it then need not learn it from the training logits.
+        covariances: the group's :class:`~soundsentry.scorers.autoencoder.DomainCovariances`, passed to a scorer
+            with ``wants_covariances`` (without them it estimates its own from ``X``).
         where: the group, for error messages (``fan section 00``).
     """
     from soundsentry.scorers import create_scorer
@@ -79,6 +84,8 @@ def fit_scorer_on(
                 "or drop init=centres"
             )
         kwargs["centres"] = centres
+    if getattr(scorer, "wants_covariances", False) and covariances is not None:
+        kwargs["covariances"] = covariances
     if class_index is not None and getattr(scorer, "input_kind", "") == "logits" and scorer.class_index is None:
         scorer.class_index = int(class_index)
     return scorer.fit(X, **kwargs)
@@ -91,6 +98,7 @@ def fit_scorer(
     rows: np.ndarray,
     centres: Centres | None = None,
     class_indices: Mapping[tuple[str, str], int] | None = None,
+    covariances: Mapping[tuple[str, str], Any] | None = None,
 ) -> Any:
     """A new scorer of ``spec`` fitted on ``features[rows]``, given the domains / centres it asks for.
 
@@ -101,6 +109,7 @@ def fit_scorer(
         rows: indices of the (normal training) rows to fit on, all of one group.
         centres: {(machine type, section): (K, D) centres}, for scorers with ``wants_centres``.
         class_indices: {(machine type, section): own class}, for logits scorers.
+        covariances: {(machine type, section): DomainCovariances}, for scorers with ``wants_covariances``.
     """
     group = clips[int(rows[0])].group
     return fit_scorer_on(
@@ -109,6 +118,7 @@ def fit_scorer(
         domains=[clips[i].domain for i in rows],
         centres=None if centres is None else centres.get(group),
         class_index=None if class_indices is None else class_indices.get(group),
+        covariances=None if covariances is None else covariances.get(group),
         where=f"{group[0]} section {group[1]}",
     )
 
@@ -137,6 +147,7 @@ def score_clips(
     centres: Centres | None = None,
     domain: Domain | None = None,
     class_indices: Mapping[tuple[str, str], int] | None = None,
+    covariances: Mapping[tuple[str, str], Any] | None = None,
 ) -> np.ndarray:
     """Anomaly scores for every clip from a scorer spec such as ``"knn:k=1"``.
 
@@ -149,6 +160,7 @@ def score_clips(
         centres: {(machine type, section): (K, D) learned centres} for scorers such as ``gmm:init=centres``.
         domain: score every non-fitted row as if its domain were this one (see :func:`score_rows`).
         class_indices: {(machine type, section): own class index} for logits scorers (``softmax_id``).
+        covariances: {(machine type, section): DomainCovariances} for ``selective_mahalanobis`` on an AE run.
 
     Returns:
         (N,) scores, higher = more anomalous; NaN for training clips of a group with a single training clip.
@@ -160,7 +172,7 @@ def score_clips(
     rng = np.random.default_rng(seed)
     for train_idx, other_idx in _group_indices(clips).values():
         if other_idx.size:
-            scorer = fit_scorer(spec, features, clips, train_idx, centres, class_indices)
+            scorer = fit_scorer(spec, features, clips, train_idx, centres, class_indices, covariances)
             scores[other_idx] = score_rows(scorer, features, clips, other_idx, domain=domain)
         folds = min(n_folds, train_idx.size)
         if folds < 2:
@@ -168,6 +180,6 @@ def score_clips(
         assignment = rng.permutation(np.arange(train_idx.size) % folds)
         for fold in range(folds):
             held, kept = train_idx[assignment == fold], train_idx[assignment != fold]
-            scorer = fit_scorer(spec, features, clips, kept, centres, class_indices)
+            scorer = fit_scorer(spec, features, clips, kept, centres, class_indices, covariances)
             scores[held] = score_rows(scorer, features, clips, held, domain=domain)
     return scores

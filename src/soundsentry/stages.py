@@ -39,8 +39,10 @@ from soundsentry.run_scoring import (
     _fill_unscored_train,
     _input_kind,
     _wants_centres,
+    _wants_covariances,
     group_class_indices,
     load_centres,
+    load_covariances,
     score_logits,
 )
 from soundsentry.runfiles import (
@@ -85,7 +87,7 @@ def train(
     from soundsentry.data.manifest import write_manifest
     from soundsentry.training.data import ALL_UNIT, training_units, unit_of
     from soundsentry.training.features import build_feature_pipeline
-    from soundsentry.training.modelfile import MODEL_FILE, load_embedding_model
+    from soundsentry.training.modelfile import MODEL_FILE, read_model_file
     from soundsentry.training.trainer import fit_transfer_unit, fit_unit
 
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
@@ -120,9 +122,8 @@ def train(
         done = out / MODEL_FILE
         is_integrated = unit_recipe is integrated
         if resume and done.is_file():
-            _, meta = load_embedding_model(done)
             if not is_integrated:
-                class_maps[unit] = meta["classes"]
+                class_maps[unit] = read_model_file(done)["classes"]
             print(f"[{unit}] model.pt exists, skipped (resume)")
             continue
         print(f"[{unit}] training on {len(unit_clips)} clips")
@@ -196,6 +197,10 @@ def extract(run_dir: str | os.PathLike[str]) -> Path:
 
     run_dir = Path(run_dir)
     recipe, clips = load_run(run_dir)
+    if recipe.train.phase == "autoencoder":  # rows [mse, m] per clip (soundsentry.baselines.ae_run)
+        from soundsentry.baselines.ae_run import ae_embeddings
+
+        return _write_embeddings(run_dir, ae_embeddings(run_dir, recipe, clips))
     where = device(recipe)
     pipeline = build_feature_pipeline(recipe)
     units = [unit_of(c, recipe.train.mode) for c in clips]
@@ -232,6 +237,10 @@ def extract(run_dir: str | os.PathLike[str]) -> Path:
         for i, v in logit_parts.items():
             padded[i, : len(v)] = v
         arrays["clip_logits"] = padded
+    return _write_embeddings(run_dir, arrays)
+
+
+def _write_embeddings(run_dir: Path, arrays: dict[str, np.ndarray]) -> Path:
     target = run_dir / EMBEDDINGS_FILE
     with atomic_output(target) as tmp, open(tmp, "wb") as f:
         np.savez(f, **arrays)
@@ -274,6 +283,8 @@ def score(run_dir: str | os.PathLike[str], specs: Sequence[str] | None = None) -
     features = load_embeddings(run_dir, clips).astype(np.float64)
     # Scorers initialised from the head's sub-cluster centres (gmm:init=centres) get them per group.
     centres = load_centres(run_dir, clips) if any(_wants_centres(s) for s in specs) else None
+    # selective_mahalanobis on an autoencoder run gets each group's error covariances from its model.pt.
+    covariances = load_covariances(run_dir, clips) if any(_wants_covariances(s) for s in specs) else None
     written = []
     chunks: tuple[np.ndarray, np.ndarray] | None = None
     for spec in specs:
@@ -288,8 +299,8 @@ def score(run_dir: str | os.PathLike[str], specs: Sequence[str] | None = None) -
             scores = score_chunk_clips(chunks[0], chunks[1], clips, spec, centres=centres)
             scores = fill_unscored_train_chunks(chunks[0], chunks[1], clips, scores, spec, centres)
         else:
-            scores = score_clips(features, clips, spec, centres=centres)
-            scores = _fill_unscored_train(features, clips, scores, spec, centres)
+            scores = score_clips(features, clips, spec, centres=centres, covariances=covariances)
+            scores = _fill_unscored_train(features, clips, scores, spec, centres, covariances=covariances)
         path = write_scores(run_dir / "scores" / scores_file_name(spec), clips, scores)
         print(f"{spec}: scored {len(clips)} clips -> {path}")
         written.append(Path(path))

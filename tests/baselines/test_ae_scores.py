@@ -71,9 +71,17 @@ def test_covariance_is_batch_centred_over_vectors_minus_one() -> None:
     np.testing.assert_allclose(covs.target, covs.source)
 
 
+def test_mahalanobis_without_covariances_uses_one_of_the_training_rows() -> None:
+    rng = np.random.default_rng(0)
+    stats = np.hstack([np.ones((30, 1)), rng.normal(size=(30, 3))])
+    cov = np.cov(stats[:, 1:], rowvar=False)
+    got = SelectiveMahalanobisScorer().fit(stats).anomaly_score(stats[:4])
+    expected = np.einsum("nf,fg,ng->n", stats[:4, 1:], np.linalg.inv(cov), stats[:4, 1:])
+    np.testing.assert_allclose(got, expected)
+    with pytest.raises(DataError, match="with 3 columns, got 4"):
+        SelectiveMahalanobisScorer(n_mels=2).fit(stats)
+
+
 def test_mahalanobis_needs_covariances_of_the_right_width() -> None:
-    stats = clip_statistics(ERRORS, 2)[None]
-    with pytest.raises(DataError, match="covariances"):
-        SelectiveMahalanobisScorer().fit(stats)
     with pytest.raises(DataError, match="3 error bins"):
         SelectiveMahalanobisScorer().fit(np.zeros((1, 4)), covariances=DomainCovariances(np.eye(2), np.eye(2)))

@@ -38,16 +38,34 @@ def logit_blob() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return train, inliers, outlier
 
 
+@pytest.fixture(scope="module")
+def ae_blob() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """For scorers of AE clip statistics ``[mse, m]``: normals reconstruct well (small MSE, mean error near 0), the
+    outlier badly (large MSE, a large mean error)."""
+    rng = np.random.default_rng(0)
+
+    def rows(n: int, scale: float) -> np.ndarray:
+        m = scale * rng.normal(size=(n, D - 1))
+        return np.hstack([1.0 + scale * np.abs(rng.normal(size=(n, 1))), m])
+
+    outlier = np.hstack([[[10.0]], np.full((1, D - 1), 3.0)])
+    return rows(200, 0.1), rows(20, 0.1), outlier
+
+
 def test_all_expected_scorers_are_registered() -> None:
     assert {"knn", "knn_cosine", "mahalanobis", "gmm", "lof", "ocsvm"} <= set(ALL_SCORERS)
+    assert {"ae_mse", "selective_mahalanobis"} <= set(ALL_SCORERS)  # registered by soundsentry.scorers itself
 
 
 @pytest.mark.parametrize("name", ALL_SCORERS)
 def test_ranks_outlier_above_inliers(
-    name: str, blob: tuple[np.ndarray, np.ndarray, np.ndarray], logit_blob: tuple[np.ndarray, np.ndarray, np.ndarray]
+    name: str,
+    blob: tuple[np.ndarray, np.ndarray, np.ndarray],
+    logit_blob: tuple[np.ndarray, np.ndarray, np.ndarray],
+    ae_blob: tuple[np.ndarray, np.ndarray, np.ndarray],
 ) -> None:
     scorer = SCORERS.create(name)
-    train, inliers, outlier = logit_blob if scorer.input_kind == "logits" else blob
+    train, inliers, outlier = {"logits": logit_blob, "ae_statistics": ae_blob}.get(scorer.input_kind, blob)
     assert isinstance(scorer, BaseScorer)
     assert scorer.fit(train) is scorer
     scores = scorer.anomaly_score(np.vstack([inliers, outlier]))

@@ -1,21 +1,20 @@
 """Published baselines rebuilt in soundsentry's style; today the DCASE 2023-2025 Task 2 autoencoder.
 
-Importing this package registers the network in :data:`~soundsentry.baselines.autoencoder.AUTOENCODERS` and the
-two scorers (``ae_mse``, ``selective_mahalanobis``) in :data:`soundsentry.registry.SCORERS`. The facts and where
-they come from are in ``docs/ae_baseline.md``.
+The baseline runs as a recipe (``soundsentry run dcase_ae_baseline --data D --run-dir R``): ``train.phase:
+autoencoder`` trains each unit (:mod:`soundsentry.training.phases.autoencoder`, the shared loop), ``extract``
+writes per clip the statistics ``[mse, m]`` (:func:`ae_embeddings`), and ``score`` applies ``ae_mse`` and
+``selective_mahalanobis`` (:mod:`soundsentry.scorers.autoencoder`, registered with every scorer). The network is
+registered in :data:`AUTOENCODERS` (``soundsentry list``). Facts and sources: ``docs/ae_baseline.md``.
 
-Entry points::
-
-    frame_vectors(wave, AEFeatureParams())          # (T', 640) float32 for one clip
-    fit_ae_unit(clips, out_dir, params=AEParams())  # -> out_dir/model.pt
-    ae_error_vectors(model_file, clips)             # iterator of (T', 640) error arrays
-    ae_clip_statistics(model_file, clips)           # (N, 129) rows [mse, m], all both scores need
-    ae_baseline_scores(clips, out_dir, AEParams())  # {"mse": (N,), "selective_mahalanobis": (N,)}
+Also here: the baseline's own front-end for one clip (:func:`frame_vectors`, the reference the recipe's
+front-end is tested against) and a trained unit read back (:func:`load_ae_model`).
 """
 
 from soundsentry.baselines.ae_features import AEFeatureParams, ae_frontend, clip_vectors, frame_vectors, stack_frames
-from soundsentry.baselines.ae_run import ae_baseline_scores, ae_clip_statistics, ae_error_vectors
-from soundsentry.baselines.ae_scores import (
+from soundsentry.baselines.ae_model import AEModel, chunk_vectors, clip_rows, load_ae_model
+from soundsentry.baselines.ae_run import ae_embeddings, ae_statistics, load_covariances
+from soundsentry.baselines.autoencoder import AUTOENCODERS, DenseAutoencoder
+from soundsentry.scorers.autoencoder import (
     AEMSEScorer,
     DomainCovariances,
     ErrorCovariance,
@@ -23,28 +22,26 @@ from soundsentry.baselines.ae_scores import (
     clip_statistics,
     selective_mahalanobis,
 )
-from soundsentry.baselines.ae_train import AEModel, AEParams, fit_ae_unit, load_ae_model
-from soundsentry.baselines.autoencoder import AUTOENCODERS, DenseAutoencoder
 
 __all__ = [
     "AEFeatureParams",
     "AEMSEScorer",
     "AEModel",
-    "AEParams",
     "AUTOENCODERS",
     "DenseAutoencoder",
     "DomainCovariances",
     "ErrorCovariance",
     "SelectiveMahalanobisScorer",
-    "ae_baseline_scores",
-    "ae_clip_statistics",
-    "ae_error_vectors",
+    "ae_embeddings",
     "ae_frontend",
+    "ae_statistics",
+    "chunk_vectors",
+    "clip_rows",
     "clip_statistics",
     "clip_vectors",
-    "fit_ae_unit",
     "frame_vectors",
     "load_ae_model",
+    "load_covariances",
     "selective_mahalanobis",
     "stack_frames",
 ]

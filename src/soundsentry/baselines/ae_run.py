@@ -1,92 +1,93 @@
-"""Run a trained baseline autoencoder on clips, and the whole baseline end to end for benchmarking.
+"""Extraction for a run trained with ``train.phase: autoencoder``: per clip the statistics both baseline scores need.
 
-:func:`ae_error_vectors` streams one clip's reconstruction errors at a time (a 10 s clip is 309 x 640 floats);
-:func:`ae_clip_statistics` keeps only the two scores' sufficient statistics per clip (``[mse, m]``, 129 floats).
-:func:`ae_baseline_scores` trains one model per unit and scores every clip of the manifest with both scores.
+:func:`ae_embeddings` is what ``soundsentry extract`` writes for such a run: ``clip_embeddings`` are the rows
+``[mse, m]`` (:func:`~soundsentry.scorers.autoencoder.clip_statistics`, ``1 + n_mels`` float64 values per clip),
+and, so that chunk-level code reads the same keys, one "chunk" per clip holding the same row. The per-section
+covariances stay in each unit's ``model.pt``; :func:`load_covariances` gives them to the score stage.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from soundsentry.baselines.ae_features import ae_frontend, clip_vectors
-from soundsentry.baselines.ae_scores import AEMSEScorer, SelectiveMahalanobisScorer, clip_statistics
-from soundsentry.baselines.ae_train import AEModel, AEParams, fit_ae_unit, load_ae_model
-from soundsentry.errors import ConfigError, DataError
-from soundsentry.scoring import is_fit_clip
+from soundsentry.baselines.ae_model import chunk_vectors, clip_rows, load_ae_model, reconstruction_errors
+from soundsentry.config import Recipe
+from soundsentry.errors import DataError
+from soundsentry.scorers.autoencoder import DomainCovariances
 from soundsentry.types import Clip
 
-UNITS = ("section", "machine_type")
+
+def _model_path(run_dir: Path, unit: str) -> Path:
+    from soundsentry.training.modelfile import MODEL_FILE
+
+    path = run_dir / "models" / unit / MODEL_FILE
+    if not path.is_file():
+        raise DataError(f"{path} is missing: {unit} has no trained model; run `soundsentry train` on this run")
+    return path
 
 
-def _model(model: AEModel | str | Path) -> AEModel:
-    return model if isinstance(model, AEModel) else load_ae_model(model)
+def ae_statistics(run_dir: Path, recipe: Recipe, clips: Sequence[Clip], unit: str) -> np.ndarray:
+    """``(len(clips), 1 + n_mels)`` rows ``[mse, m]`` of ``clips`` through the unit's trained autoencoder."""
+    from soundsentry.training.features import build_feature_pipeline, iter_clip_chunks
+
+    model = load_ae_model(_model_path(run_dir, unit))
+    pipeline = build_feature_pipeline(recipe)
+    rows = np.full((len(clips), 1 + model.slice_width), np.nan)
+    for indices, chunks in iter_clip_chunks(clips, pipeline, recipe.features):
+        b, n = chunks.shape[:2]
+        errors = reconstruction_errors(model.net, chunk_vectors(chunks.reshape(b * n, *chunks.shape[2:]).float()))
+        rows[indices] = clip_rows(errors, np.repeat(np.arange(b), n), b, model.slice_width)
+    return rows
 
 
-def ae_error_vectors(model: AEModel | str | Path, clips: Sequence[Clip]) -> Iterator[np.ndarray]:
-    """Reconstruction errors (input minus reconstruction) of each clip in turn: ``(T', dim)`` float32 arrays."""
-    m = _model(model)
-    frontend = ae_frontend(m.params.features)
-    for clip in clips:
-        x = torch.from_numpy(clip_vectors(clip, m.params.features, frontend=frontend))
-        if len(x) == 0:
-            raise DataError(f"{clip.path}: too short for one {m.params.features.frames}-frame vector")
-        with torch.no_grad():
-            yield (x - m.net(x)[0]).numpy()
+def ae_embeddings(run_dir: str | Path, recipe: Recipe, clips: Sequence[Clip]) -> dict[str, np.ndarray]:
+    """The arrays of ``embeddings.npz`` for an autoencoder run, in manifest order (see the module docstring)."""
+    from soundsentry.training.data import unit_of
+
+    run_dir = Path(run_dir)
+    units = [unit_of(c, recipe.train.mode) for c in clips]
+    stats = np.full((len(clips), 0), np.nan)
+    for unit in sorted(set(units)):
+        index = [i for i, u in enumerate(units) if u == unit]
+        start = time.perf_counter()
+        part = ae_statistics(run_dir, recipe, [clips[i] for i in index], unit)
+        if stats.shape[1] == 0:
+            stats = np.full((len(clips), part.shape[1]), np.nan)
+        stats[index] = part
+        print(f"[{unit}] AE statistics of {len(index)} clips in {time.perf_counter() - start:.1f} s")
+    return {
+        "clip_embeddings": stats,
+        "chunk_embeddings": stats.copy(),
+        "chunk_clip": np.arange(len(clips), dtype=np.int64),
+        "paths": np.array([c.path for c in clips]),
+        "units": np.array(units),
+    }
 
 
-def ae_clip_statistics(model: AEModel | str | Path, clips: Sequence[Clip]) -> np.ndarray:
-    """``(N, 1 + n_mels)`` rows ``[mse, m]`` (:func:`~soundsentry.baselines.ae_scores.clip_statistics`)."""
-    m = _model(model)
-    n_mels = m.params.features.n_mels
-    rows = [clip_statistics(e, n_mels) for e in ae_error_vectors(m, clips)]
-    return np.stack(rows) if rows else np.empty((0, 1 + n_mels))
+def load_covariances(
+    run_dir: str | Path, recipe: Recipe, clips: Sequence[Clip]
+) -> dict[tuple[str, str], DomainCovariances]:
+    """Source / target error covariances per (machine type, section) of ``clips``, from each unit's ``model.pt``.
 
-
-def unit_name(clip: Clip, unit: str) -> str:
-    """Folder name of the model that scores ``clip``: ``<type>`` or ``<type>_section_<XX>``."""
-    if unit not in UNITS:
-        raise ConfigError(f"AE baseline: unit must be one of {', '.join(UNITS)}, got {unit!r}")
-    return clip.machine_type if unit == "machine_type" else f"{clip.machine_type}_section_{clip.section}"
-
-
-def ae_baseline_scores(
-    clips: Sequence[Clip], out_dir: str | Path, params: AEParams | None = None, *, resume: bool = True
-) -> dict[str, np.ndarray]:
-    """Train the baseline per unit on the normal training clips and score every clip with both scores.
-
-    Training clips get in-sample scores (the baseline itself scores test clips only). Models go to
-    ``out_dir/models/<unit>/model.pt``; an existing model is reused when ``resume``.
-
-    Returns:
-        ``{"mse": (N,), "selective_mahalanobis": (N,)}`` float64 scores aligned with ``clips``, higher = more
-        anomalous.
+    Empty for a run not trained with ``train.phase: autoencoder`` (``selective_mahalanobis`` then estimates one
+    covariance from the training rows).
     """
-    params = params or AEParams()
-    by_unit: dict[str, list[int]] = defaultdict(list)
-    for i, clip in enumerate(clips):
-        by_unit[unit_name(clip, params.unit)].append(i)
-    scores = {"mse": np.full(len(clips), np.nan), "selective_mahalanobis": np.full(len(clips), np.nan)}
-    for name, members in sorted(by_unit.items()):
-        train = [clips[i] for i in members if is_fit_clip(clips[i])]
-        if not train:
-            raise DataError(f"{name}: no normal training clips; the AE baseline trains one model per unit on them")
-        path = fit_ae_unit(train, Path(out_dir) / "models" / name, params=params, resume=resume, unit=name)
-        model = load_ae_model(path)
-        stats = ae_clip_statistics(model, [clips[i] for i in members])
-        idx = np.asarray(members)
-        fit = np.array([is_fit_clip(clips[i]) for i in members])
-        scores["mse"][idx] = AEMSEScorer().fit(stats[fit]).anomaly_score(stats)
-        sections = np.array([clips[i].section for i in members])
-        for section in np.unique(sections):
-            if section not in model.covariances:
-                raise DataError(f"{name}: section {section} has no training clips, so no covariances to score it")
-            here = sections == section
-            scorer = SelectiveMahalanobisScorer().fit(stats[here & fit], covariances=model.covariances[section])
-            scores["selective_mahalanobis"][idx[here]] = scorer.anomaly_score(stats[here])
-    return scores
+    from soundsentry.training.data import unit_of
+
+    if recipe.train.phase != "autoencoder":
+        return {}
+    run_dir = Path(run_dir)
+    out: dict[tuple[str, str], DomainCovariances] = {}
+    for unit in sorted({unit_of(c, recipe.train.mode) for c in clips}):
+        model = load_ae_model(_model_path(run_dir, unit))
+        for group in {c.group for c in clips if unit_of(c, recipe.train.mode) == unit}:
+            if group[1] in model.covariances:
+                out[group] = model.covariances[group[1]]
+    return out
+
+
+__all__ = ["ae_embeddings", "ae_statistics", "load_covariances"]

@@ -11,7 +11,8 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-MODES = ("per_machine_type", "all", "transfer")
+MODES = ("per_machine_type", "all", "transfer", "per_section")
+PHASES = ("auto", "autoencoder")  # train.phase; see soundsentry.training.phases.resolve_phases
 CLASS_LABELS = ("section", "section_domain", "attributes")  # see soundsentry.training.data.class_key
 PRECISIONS = ("32", "16-mixed", "bf16-mixed", "64")
 OPTIMIZERS = ("sgd", "adam", "adamw", "adamp", "lars")
@@ -161,7 +162,13 @@ class TrainConfig:
         mode: ``per_machine_type`` (one model per machine type, classes = its sections / machine IDs), ``all``
             (one model, classes = every (machine type, section)) or ``transfer`` (S4: the ``all`` model is trained
             first, in ``models/all/``; then per machine type a new classifier over that type's IDs, initialised
-            from the integrated head's rows of those IDs, is fine-tuned with everything else frozen).
+            from the integrated head's rows of those IDs, is fine-tuned with everything else frozen), or
+            ``per_section`` (one model per machine type and section, ``<type>_section_<XX>``: the AE baseline's unit;
+            ``train.phase: autoencoder`` only).
+        phase: ``auto`` (the phases the other keys select: classifier, pre-training, two-step, transfer, frozen) or
+            ``autoencoder`` (the DCASE 2023-2025 AE baseline: ``backbone`` names an autoencoder of
+            ``soundsentry list``'s autoencoders, ``head: none``, ``val_fraction`` holds out frame vectors, the last
+            epoch is kept; see ``docs/ae_baseline.md``).
         classes: what the classifier tells apart within a unit: ``section`` (S1's machine-ID classifier),
             ``section_domain`` or ``attributes`` (section, domain and attribute values, as the auxiliary attribute
             classification of DCASE 2022-2024 systems).
@@ -207,6 +214,7 @@ class TrainConfig:
     """
 
     mode: str = "per_machine_type"
+    phase: str = "auto"
     classes: str = "section"
     epochs: int = 30
     batch_size: int = 48

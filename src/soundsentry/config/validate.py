@@ -12,6 +12,7 @@ from soundsentry.config.sections import (
     LENGTH_POLICIES,
     MODES,
     OPTIMIZERS,
+    PHASES,
     PRECISIONS,
     PSEUDO_ANOMALIES,
     REDUCTIONS,
@@ -62,7 +63,11 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
     from soundsentry.registry import BACKBONES, FRONTENDS, HEADS
 
     _check_component_kwargs(source, "frontend", recipe.frontend, FRONTENDS, set())
-    _check_component_kwargs(source, "backbone", recipe.backbone, BACKBONES, set())
+    _choice(source, "train.phase", recipe.train.phase, PHASES)
+    if recipe.train.phase == "autoencoder":
+        _validate_autoencoder(recipe, source)
+    else:
+        _check_component_kwargs(source, "backbone", recipe.backbone, BACKBONES, set())
     # The trainer sets the head's embedding size from the backbone and its class count from the data.
     _check_component_kwargs(source, "head", recipe.head, HEADS, {"embed_dim", "num_classes"})
 
@@ -85,6 +90,11 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
 
     t = recipe.train
     _choice(source, "train.mode", t.mode, MODES)
+    if t.mode == "per_section" and t.phase != "autoencoder":
+        raise ConfigError(
+            f"{source}: train.mode=per_section trains one model per section, which only train.phase=autoencoder "
+            "does (a classifier of one section has one class); use per_machine_type or all"
+        )
     _choice(source, "train.classes", t.classes, CLASS_LABELS)
     _positive_int(source, "train.epochs", t.epochs)
     _positive_int(source, "train.batch_size", t.batch_size)
@@ -142,6 +152,32 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
             create_scorer(spec)
         except ConfigError as err:
             raise ConfigError(f"{source}: score.scorers: {err}") from None
+
+
+def _validate_autoencoder(recipe: Recipe, source: str) -> None:
+    """``train.phase: autoencoder``: the backbone names an autoencoder, no head, no classifier-only training keys."""
+    from soundsentry.baselines.autoencoder import AUTOENCODERS
+
+    _check_component_kwargs(source, "backbone", recipe.backbone, AUTOENCODERS, {"input_dim"})
+    t = recipe.train
+    if recipe.head.name != "none":
+        raise ConfigError(
+            f"{source}: train.phase=autoencoder trains no head; set head: none (got {recipe.head.name!r})"
+        )
+    if t.mode not in ("per_section", "per_machine_type"):
+        raise ConfigError(
+            f"{source}: train.phase=autoencoder trains per_section (the baseline) or per_machine_type, got train.mode="
+            f"{t.mode}"
+        )
+    used = [k for k in ("finetune", "pretrain", "selection", "init_from") if getattr(t, k) is not None]
+    used += ["mixup"] if t.mixup else []
+    if used:
+        raise ConfigError(f"{source}: train.phase=autoencoder does not use train.{', train.'.join(used)}; remove them")
+    if recipe.features.standardize != "none":
+        raise ConfigError(
+            f"{source}: train.phase=autoencoder reads raw log-mel vectors (the baseline standardises nothing); set "
+            f"features.standardize: none (got {recipe.features.standardize!r})"
+        )
 
 
 def _positive_number(source: str, where: str, value: Any, allow_zero: bool = False) -> None:

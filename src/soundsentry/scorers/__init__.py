@@ -3,11 +3,13 @@
 Importing this package registers every scorer in :data:`soundsentry.registry.SCORERS`:
 ``knn``, ``knn_cosine``, ``mahalanobis``, ``gmm``, ``lof``, ``ocsvm``, ``domain_aware``, and the
 domain-generalisation back-ends ``kmeans_knn``, ``smote_knn``, ``density_knn``, ``domain_standardize``,
-``fusion``. Build one by spec with
+``fusion``, and the two scores of the DCASE autoencoder baseline on its clip statistics, ``ae_mse`` and
+``selective_mahalanobis``. Build one by spec with
 :func:`create_scorer` (``create_scorer("knn_cosine:k=10")``); fit one per (machine type, section) with
 :class:`GroupedScorer`.
 """
 
+from soundsentry.scorers.autoencoder import AEMSEScorer, SelectiveMahalanobisScorer
 from soundsentry.scorers.base import BaseScorer, NormalityScorer, NotFittedScorerError, check_embeddings
 from soundsentry.scorers.chunks import ChunkPoolScorer
 from soundsentry.scorers.classifier import CentroidCosineScorer, SoftmaxScorer
@@ -29,6 +31,7 @@ from soundsentry.scorers.torch_gmm import TorchGMMScorer
 from soundsentry.scorers.torch_neighbors import TorchKNNScorer, TorchLOFScorer
 
 __all__ = [
+    "AEMSEScorer",
     "BaseScorer",
     "CentroidCosineScorer",
     "ChunkPoolScorer",
@@ -47,6 +50,7 @@ __all__ = [
     "NormalityScorer",
     "NotFittedScorerError",
     "OCSVMScorer",
+    "SelectiveMahalanobisScorer",
     "SmoteKNNScorer",
     "SoftmaxScorer",
     "TorchGMMScorer",

@@ -1,4 +1,5 @@
-"""The two scores of the DCASE 2023-2025 autoencoder baseline, from reconstruction errors.
+"""The two scores of the DCASE 2023-2025 autoencoder baseline (``ae_mse``, ``selective_mahalanobis``), from
+reconstruction errors.
 
 A clip's error vectors ``e: (T', frames * n_mels)`` (input minus reconstruction) are reduced to two sufficient
 statistics, which is all either score needs:
@@ -17,7 +18,9 @@ summed, and the sum is divided by the number of *vectors* minus one (not slices)
 takes the other's matrix, as the baseline does for the target.
 
 :class:`AEMSEScorer` and :class:`SelectiveMahalanobisScorer` follow the scorer contract on rows of
-``[mse, m_1 .. m_n_mels]`` (:func:`clip_statistics`), one row per clip.
+``[mse, m_1 .. m_n_mels]`` (:func:`clip_statistics`), one row per clip (``input_kind = "ae_statistics"``: a run
+trained with ``train.phase: autoencoder`` extracts these rows as its clip embeddings). The score stage passes each
+(machine type, section)'s covariances from the unit's ``model.pt`` to ``selective_mahalanobis`` (``wants_covariances``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ import numpy as np
 
 from soundsentry.errors import DataError
 from soundsentry.registry import register_scorer
-from soundsentry.scorers.base import BaseScorer, check_embeddings
+from soundsentry.scorers.base import BaseScorer, check_embeddings, check_positive_int
 from soundsentry.types import Domain
 
 
@@ -123,45 +126,73 @@ def selective_mahalanobis(m: np.ndarray, covariances: DomainCovariances) -> np.n
     return np.minimum(source, target)
 
 
-@register_scorer("ae_mse")
-class AEMSEScorer(BaseScorer):
-    """The "simple autoencoder" score: a clip's mean squared reconstruction error, column 0 of its statistics.
-
-    Input rows are :func:`clip_statistics`, ``[mse, m]``; nothing is learned (``fit`` records the width only).
-    """
+class _AEStatisticsScorer(BaseScorer):
+    """Shared by both scores: rows ``[mse, m]``; ``n_mels`` (when set) pins the width to ``1 + n_mels``."""
 
     input_kind = "ae_statistics"
 
+    def __init__(self, n_mels: int | None = None) -> None:
+        self.n_mels = n_mels
+
+    def check_params(self) -> None:
+        if self.n_mels is not None:
+            check_positive_int(self._owner, "n_mels", self.n_mels)
+
+    def _check_width(self, X: np.ndarray) -> None:
+        if X.shape[1] < 2 or (self.n_mels is not None and X.shape[1] != 1 + self.n_mels):
+            want = "at least 2" if self.n_mels is None else str(1 + self.n_mels)
+            raise DataError(
+                f"{self._owner}: rows must be AE clip statistics [mse, m] with {want} columns, got {X.shape[1]}; "
+                "score the clip embeddings of a run trained with train.phase: autoencoder"
+            )
+
+
+@register_scorer("ae_mse")
+class AEMSEScorer(_AEStatisticsScorer):
+    """The "simple autoencoder" score: a clip's mean squared reconstruction error, column 0 of its statistics.
+
+    Input rows are :func:`clip_statistics`, ``[mse, m]``; nothing is learned (``fit`` checks and records the width).
+
+    Args:
+        n_mels: width of the error slices; ``None`` accepts any width of at least 2.
+    """
+
     def _fit(self, X: np.ndarray) -> None:
-        pass
+        self._check_width(X)
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         return X[:, 0]
 
 
 @register_scorer("selective_mahalanobis")
-class SelectiveMahalanobisScorer(BaseScorer):
+class SelectiveMahalanobisScorer(_AEStatisticsScorer):
     """The "selective Mahalanobis" score: ``min`` over domains of ``m @ inv(cov_d) @ m`` on rows ``[mse, m]``.
 
     The covariances are of frame-level errors, which clip statistics cannot give back, so ``fit`` takes them as a
-    typed argument (the baseline computes them once after training: :func:`~soundsentry.baselines.ae_train.fit_ae_unit`
-    stores them per section in the model file).
+    typed argument (the baseline computes them once after training; the ``autoencoder`` phase stores them per
+    section in ``model.pt`` and the score stage passes them, ``wants_covariances``). Without them (a scorer used
+    outside an AE run) one covariance of the training rows' ``m`` serves both domains: a plain, uncentred
+    Mahalanobis-type norm of the mean error, not the baseline's score.
+
+    Args:
+        n_mels: width of the error slices; ``None`` accepts any width of at least 2.
 
     Attributes:
         precision_source_, precision_target_: inverses of the two covariances, ``(n_mels, n_mels)``.
     """
 
-    input_kind = "ae_statistics"
+    wants_covariances = True
 
     def fit(self, X: Any, y: Any = None, *, covariances: DomainCovariances | None = None) -> SelectiveMahalanobisScorer:
         """Check the training statistics ``X: (N, 1 + n_mels)`` and store the inverses of ``covariances``."""
-        if covariances is None:
-            raise DataError(
-                "SelectiveMahalanobisScorer.fit needs covariances=DomainCovariances(...) of the training error "
-                "vectors (stored per section in the AE model file by fit_ae_unit)"
-            )
-        X = check_embeddings(X, owner=self._owner, what="training statistics")
+        self.check_params()
+        X = check_embeddings(X, owner=self._owner, what="training statistics", min_samples=1)
+        self._check_width(X)
         width = X.shape[1] - 1
+        if covariances is None:
+            m = X[:, 1:]
+            cov = np.atleast_2d(np.cov(m, rowvar=False)) if len(m) > 1 else np.eye(width)
+            covariances = DomainCovariances(source=cov, target=cov)
         for name, cov in (("source", covariances.source), ("target", covariances.target)):
             if np.shape(cov) != (width, width):
                 raise DataError(
@@ -175,7 +206,7 @@ class SelectiveMahalanobisScorer(BaseScorer):
         return self
 
     def _fit(self, X: np.ndarray) -> None:
-        """Unused: :meth:`fit` is overridden because it needs the covariances."""
+        """Unused: :meth:`fit` is overridden because it takes the covariances."""
 
     def _score(self, X: np.ndarray) -> np.ndarray:
         m = X[:, 1:]

@@ -37,12 +37,15 @@ def training_units(clips: Sequence[Clip], mode: str) -> dict[str, list[Clip]]:
         return {ALL_UNIT: train}
     units: dict[str, list[Clip]] = defaultdict(list)
     for clip in train:
-        units[clip.machine_type].append(clip)
+        units[unit_of(clip, mode)].append(clip)
     return dict(sorted(units.items()))
 
 
 def unit_of(clip: Clip, mode: str) -> str:
-    """Name of the unit (model) that embeds ``clip``."""
+    """Name of the unit (model) that embeds ``clip``: ``all``, the machine type, or (``mode: per_section``, the AE
+    baseline's unit) ``<machine type>_section_<section>``."""
+    if mode == "per_section":
+        return f"{clip.machine_type}_section_{clip.section}"
     return ALL_UNIT if mode == "all" else clip.machine_type
 
 

@@ -66,6 +66,7 @@ class UnitRun:
         chunk_labels: (M,) the class index of each chunk.
         model, head: what the phases train (set in ``setup``, replaced or updated in ``fit``).
         fitted: the last fit, for the model file's checkpoint name and the main-process check.
+        extra_meta: entries a phase adds to ``model.pt`` beside the metadata (the autoencoder's covariances).
     """
 
     recipe: Recipe
@@ -86,6 +87,7 @@ class UnitRun:
     model: EmbeddingModel | None = None
     head: nn.Module | None = None
     fitted: Fitted | None = None
+    extra_meta: dict[str, Any] = field(default_factory=dict)
 
     @property
     def shape(self) -> tuple[int, int, int]:
@@ -130,6 +132,8 @@ def seed(value: int) -> None:
 def split(recipe: Recipe, clips: list[Clip]) -> tuple[list[int], list[int]]:
     """Held-out split; a two-step recipe holds out source clips only (the few target clips all train step 2)."""
     t = recipe.train
+    if t.phase == "autoencoder":  # the autoencoder holds out frame vectors, not clips (phases/autoencoder.py)
+        return list(range(len(clips))), []
     if t.finetune is None:
         return split_train_val(clips, t.val_fraction, t.seed, t.mode, t.classes)
     source = [i for i, c in enumerate(clips) if c.domain is not Domain.TARGET]
@@ -190,7 +194,7 @@ def run_unit(run: UnitRun, phases: list[Phase]) -> UnitResult:
         raise RuntimeError(f"[{run.unit}] the phases ({names}) trained no model; the last one must call fit")
     model_path = run.out_dir / MODEL_FILE
     if run.fitted.trainer.is_global_zero:
-        save_model(model_path, run.model, run.head, run.meta(run.fitted.checkpoint))
+        save_model(model_path, run.model, run.head, {**run.meta(run.fitted.checkpoint), **run.extra_meta})
     selected = run.fitted.selected
     best = selected if selected.is_file() else None
     return UnitResult(

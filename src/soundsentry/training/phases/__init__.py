@@ -11,6 +11,7 @@ phase               what it trains                                              
 ``target_finetune`` step 2 of S3: ``finetune.trainable`` on source + target       ``train.finetune``
 ``transfer``        S4: a per-type head on the frozen integrated encoder         ``train.mode: transfer``
 ``frozen``          nothing: a backbone without parameters (``flatten``)         the backbone
+``autoencoder``     the DCASE AE baseline on frame vectors, no head             ``train.phase: autoencoder``
 ==================  ==========================================================  =============================
 
 A new phase subclasses :class:`~soundsentry.training.unit.Phase` in a new module here (``setup`` builds what it
@@ -24,6 +25,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from soundsentry.config import Recipe
+from soundsentry.training.phases.autoencoder import Autoencoder
 from soundsentry.training.phases.classifier import Classifier
 from soundsentry.training.phases.frozen import Frozen
 from soundsentry.training.phases.pretrain import InitFrom, Pretrain
@@ -51,6 +53,8 @@ def resolve_phases(recipe: Recipe, *, integrated: Path | None = None) -> list[Ph
     if integrated is not None:
         return [Transfer(integrated)]
     t = recipe.train
+    if t.phase == "autoencoder":
+        return [Autoencoder()]
     if not _needs_training(recipe):
         return [Frozen()]
     phases: list[Phase] = []
@@ -63,6 +67,7 @@ def resolve_phases(recipe: Recipe, *, integrated: Path | None = None) -> list[Ph
 
 
 __all__ = [
+    "Autoencoder",
     "Frozen",
     "Classifier",
     "InitFrom",
