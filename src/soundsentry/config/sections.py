@@ -214,7 +214,6 @@ class TrainConfig:
     """
 
     mode: str = "per_machine_type"
-    phase: str = "auto"
     classes: str = "section"
     epochs: int = 30
     batch_size: int = 48
@@ -243,6 +242,7 @@ class TrainConfig:
     selection: SelectionConfig | None = None
     channels_last: bool = False
     compile: bool = False
+    phase: str = "auto"
 
 
 @dataclass
