@@ -33,7 +33,7 @@ Stages (files between them):
   fuse      fuse several runs' scores files (z-normalised on training scores, then mean or min)
   run       prepare -> train -> extract -> score -> evaluate for one recipe
   list      list registered components and packaged recipes
-  demo      the generated set, the reference detector and the demo-scale S1 recipe, end to end
+  demo      the generated set, the reference detectors and the flagship recipe, end to end
 """
 DESCRIPTION += deploy_cli.DESCRIPTION
 
@@ -200,8 +200,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="run the demo on the generated data set",
         description="Generate the default data set, score it with the reference detectors (mean log-mel 1-NN and "
-        "log-mel window 1-NN), then train, extract, score and evaluate each demo recipe (the DCASE AE baseline and "
-        "the soundsentry flagship by default) and print one table of every detector. Everything goes under --out.",
+        "log-mel window 1-NN), then train, extract, score and evaluate each demo recipe (the flagship by default; "
+        "--recipe adds others) and print one table of every detector. Everything goes under --out.",
     )
     p.add_argument("--out", type=Path, default=Path("demo"), help="working folder (default ./demo)")
     p.add_argument("--seed", type=int, default=0)
@@ -210,7 +210,8 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "--recipe",
         action="append",
         dest="recipes",
-        help="a recipe to train; repeat for several (default: dcase_ae_baseline_demo and sentry_flagship_demo)",
+        help="a recipe to run; repeat for several (default: sentry_flagship_demo; "
+        "--recipe dcase_ae_baseline_demo adds the AE baseline)",
     )
 
 
