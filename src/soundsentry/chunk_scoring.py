@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from soundsentry.errors import DataError
-from soundsentry.scoring import Centres, _group_indices, fit_scorer_on
+from soundsentry.scoring import Centres, fit_scorer_on, fold_plan
 from soundsentry.types import Clip, Domain
 
 
@@ -42,16 +42,14 @@ def _fit(spec: str, chunks: np.ndarray, index: ChunkIndex, clips: Sequence[Clip]
     if rows.size == 0:
         raise DataError(f"the training clips of {clips[int(fit_rows[0])].group} have no chunks; rerun extract")
     group = clips[int(fit_rows[0])].group
-    domains = [clips[int(fit_rows[j])].domain for j in owner]
-    centres_g = None if centres is None else centres.get(group)
-    where = f"{group[0]} section {group[1]}"
-    from soundsentry.scorers import create_scorer
-
-    if getattr(create_scorer(spec), "wants_clip_index", False):
-        scorer = create_scorer(spec)
-        kwargs = {"centres": centres_g} if scorer.wants_centres and centres_g is not None else {}
-        return scorer.fit(chunks[rows], domains=domains, clip_index=owner, **kwargs)
-    return fit_scorer_on(spec, chunks[rows], domains=domains, centres=centres_g, where=where)
+    return fit_scorer_on(
+        spec,
+        chunks[rows],
+        domains=[clips[int(fit_rows[j])].domain for j in owner],
+        centres=None if centres is None else centres.get(group),
+        clip_index=owner,
+        where=f"{group[0]} section {group[1]}",
+    )
 
 
 def _score(scorer, chunks: np.ndarray, index: ChunkIndex, clips: Sequence[Clip], rows: np.ndarray, domain):
@@ -91,19 +89,9 @@ def score_chunk_clips(
         )
     index = ChunkIndex(chunk_clip, len(clips))
     scores = np.full(len(clips), np.nan)
-    rng = np.random.default_rng(seed)
-    for train_idx, other_idx in _group_indices(clips).values():
-        if other_idx.size:
-            scorer = _fit(spec, chunk_features, index, clips, train_idx, centres)
-            scores[other_idx] = _score(scorer, chunk_features, index, clips, other_idx, domain)
-        folds = min(n_folds, train_idx.size)
-        if folds < 2:
-            continue
-        assignment = rng.permutation(np.arange(train_idx.size) % folds)
-        for fold in range(folds):
-            held, kept = train_idx[assignment == fold], train_idx[assignment != fold]
-            scorer = _fit(spec, chunk_features, index, clips, kept, centres)
-            scores[held] = _score(scorer, chunk_features, index, clips, held, domain)
+    for kept, held in fold_plan(clips, n_folds, seed):
+        scorer = _fit(spec, chunk_features, index, clips, kept, centres)
+        scores[held] = _score(scorer, chunk_features, index, clips, held, domain)
     return scores
 
 

@@ -14,7 +14,7 @@ run.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -53,6 +53,7 @@ def fit_scorer_on(
     centres: np.ndarray | None = None,
     class_index: int | None = None,
     covariances: Any = None,
+    clip_index: Sequence[int] | None = None,
     where: str = "",
 ) -> Any:
     """A new scorer of ``spec`` fitted on the normal embeddings ``X`` of one group.
@@ -66,6 +67,8 @@ def fit_scorer_on(
             leaves ``class_index`` unset; it then need not learn it from the training logits.
         covariances: the group's :class:`~soundsentry.scorers.autoencoder.DomainCovariances`, passed to a scorer
             with ``wants_covariances`` (without them it estimates its own from ``X``).
+        clip_index: for chunk rows, each row's clip, passed to a scorer with ``wants_clip_index``
+            (``chunks:...,normalise=domain`` holds whole clips out of its own statistics).
         where: the group, for error messages (``fan section 00``).
     """
     from soundsentry.scorers import create_scorer
@@ -86,6 +89,10 @@ def fit_scorer_on(
         kwargs["centres"] = centres
     if getattr(scorer, "wants_covariances", False) and covariances is not None:
         kwargs["covariances"] = covariances
+    if getattr(scorer, "wants_clip_index", False):
+        if clip_index is None:
+            raise ConfigError(f"scorer {spec!r} needs each chunk's clip{' for ' + where if where else ''}")
+        kwargs["clip_index"] = clip_index
     if class_index is not None and getattr(scorer, "input_kind", "") == "logits" and scorer.class_index is None:
         scorer.class_index = int(class_index)
     return scorer.fit(X, **kwargs)
@@ -169,17 +176,26 @@ def score_clips(
     if features.ndim != 2 or len(features) != len(clips):
         raise DataError(f"features have shape {features.shape} but {len(clips)} clips were given; expected (N, D).")
     scores = np.full(len(clips), np.nan)
+    for kept, held in fold_plan(clips, n_folds, seed):
+        scorer = fit_scorer(spec, features, clips, kept, centres, class_indices, covariances)
+        scores[held] = score_rows(scorer, features, clips, held, domain=domain)
+    return scores
+
+
+def fold_plan(clips: Sequence[Clip], n_folds: int = 5, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(rows to fit on, rows to score)`` per group: all its training clips for its other clips, then each fold of
+    its training clips scored by the other folds (at most ``n_folds``; none for a group with one training clip).
+
+    Both :func:`score_clips` and :func:`soundsentry.chunk_scoring.score_chunk_clips` follow this plan, so clip- and
+    chunk-level scores of a set hold out the same training clips together.
+    """
     rng = np.random.default_rng(seed)
     for train_idx, other_idx in _group_indices(clips).values():
         if other_idx.size:
-            scorer = fit_scorer(spec, features, clips, train_idx, centres, class_indices, covariances)
-            scores[other_idx] = score_rows(scorer, features, clips, other_idx, domain=domain)
+            yield train_idx, other_idx
         folds = min(n_folds, train_idx.size)
         if folds < 2:
             continue
         assignment = rng.permutation(np.arange(train_idx.size) % folds)
         for fold in range(folds):
-            held, kept = train_idx[assignment == fold], train_idx[assignment != fold]
-            scorer = fit_scorer(spec, features, clips, kept, centres, class_indices, covariances)
-            scores[held] = score_rows(scorer, features, clips, held, domain=domain)
-    return scores
+            yield train_idx[assignment != fold], train_idx[assignment == fold]

@@ -125,23 +125,18 @@ class Detector:
 
     def _fit_group(self, bank: Any, info: GroupInfo) -> Any:
         """The group's scorer, refitted on its bank as the ``score`` stage fits it on the training clips."""
-        from soundsentry.scorers import create_scorer
         from soundsentry.scoring import fit_scorer_on
 
         X, domains = self._bank_rows(bank, info)
         X = X.astype(np.float64)
         doms = None if domains is None else [Domain(d) for d in domains]
         centres = bank["centres"].astype(np.float64) if "centres" in bank else None
-        scorer = create_scorer(self.scorer_spec)
-        if self.uses_chunks and getattr(scorer, "wants_clip_index", False) and "chunk_clip" in bank:
-            # a chunk scorer that holds whole clips out of its own fit (leave-one-clip-out) needs each chunk's clip
-            kwargs = {"centres": centres} if getattr(scorer, "wants_centres", False) and centres is not None else {}
-            return scorer.fit(X, domains=doms, clip_index=bank["chunk_clip"], **kwargs)
         return fit_scorer_on(
             self.scorer_spec,
             X,
             domains=doms,
             centres=centres,
+            clip_index=bank["chunk_clip"] if self.uses_chunks and "chunk_clip" in bank else None,
             class_index=int(bank["class_index"]) if "class_index" in bank else None,
             where=f"{info.machine_type} section {info.section} of {self.path}",
         )

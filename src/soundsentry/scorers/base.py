@@ -128,16 +128,21 @@ class BaseScorer(BaseEstimator, ABC):
         Returns:
             (M,) float64 anomaly scores.
         """
+        X = self._check_test_input(X)
+        if X.shape[0] == 0:
+            return np.empty(0, dtype=np.float64)
+        return np.asarray(self._score(X), dtype=np.float64).reshape(X.shape[0])
+
+    def _check_test_input(self, X: Any, what: str = "test embeddings") -> np.ndarray:
+        """``X`` as finite float64 (M, D) of the fitted width, after checking the scorer was fitted."""
         self._check_fitted()
-        X = check_embeddings(X, owner=self._owner, what="test embeddings")
+        X = check_embeddings(X, owner=self._owner, what=what)
         if X.shape[1] != self.n_features_in_:
             raise DataError(
                 f"{self._owner}: expected embeddings with {self.n_features_in_} features (the width it was fitted "
                 f"on), got {X.shape[1]}; score embeddings from the same extractor or refit the scorer on them"
             )
-        if X.shape[0] == 0:
-            return np.empty(0, dtype=np.float64)
-        return np.asarray(self._score(X), dtype=np.float64).reshape(X.shape[0])
+        return X
 
     @property
     def _owner(self) -> str:

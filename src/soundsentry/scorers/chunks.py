@@ -200,13 +200,7 @@ class ChunkPoolScorer(BaseScorer):
 
     def anomaly_score(self, X: Any, *, domains: Sequence[Domain] | None = None) -> np.ndarray:
         """(M,) chunk scores of chunk embeddings ``X: (M, D)``, higher = more anomalous."""
-        self._check_fitted()
-        X = check_embeddings(X, owner=self._owner, what="test chunk embeddings")
-        if X.shape[1] != self.n_features_in_:
-            raise DataError(
-                f"{self._owner}: expected embeddings with {self.n_features_in_} features (the width it was fitted "
-                f"on), got {X.shape[1]}; score embeddings from the same extractor or refit the scorer on them"
-            )
+        X = self._check_test_input(X, "test chunk embeddings")
         if X.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
         if self.normalise == "domain":  # per chunk: the smaller of the domain-normalised chunk scores
@@ -227,8 +221,7 @@ class ChunkPoolScorer(BaseScorer):
         per-domain pooled, z-normalised scores."""
         if self.normalise != "domain":
             return self.pool_clips(self.anomaly_score(X, domains=domains), chunk_clip, n_clips)
-        self._check_fitted()
-        X = check_embeddings(X, owner=self._owner, what="test chunk embeddings")
+        X = self._check_test_input(X, "test chunk embeddings")
         per_domain = [
             (self.pool_clips(np.asarray(s.anomaly_score(X), dtype=np.float64), chunk_clip, n_clips) - mean) / std
             for _, s, mean, std in self.banks_

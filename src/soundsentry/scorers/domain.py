@@ -115,13 +115,7 @@ class DomainAwareScorer(BaseScorer):
             X: test embeddings (M, D).
             domains: M domains (``Clip.domain``), or ``None`` when no domain is known.
         """
-        self._check_fitted()
-        X = check_embeddings(X, owner=self._owner, what="test embeddings")
-        if X.shape[1] != self.n_features_in_:
-            raise DataError(
-                f"{self._owner}: expected embeddings with {self.n_features_in_} features (the width it was fitted "
-                f"on), got {X.shape[1]}; score embeddings from the same extractor or refit the scorer on them"
-            )
+        X = self._check_test_input(X)
         doms = self._domains(domains, X.shape[0], "test embeddings", default=Domain.UNKNOWN)
         by_domain = {d: self._score_with(d, X) for d in (Domain.SOURCE, Domain.TARGET)}
         scores = np.minimum(by_domain[Domain.SOURCE], by_domain[Domain.TARGET])
