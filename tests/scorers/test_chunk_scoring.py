@@ -211,3 +211,16 @@ def test_a_domain_with_one_training_clip_joins_the_other_bank() -> None:
     assert len(scorer.banks_) == 1  # one clip per domain: no scale for either, one bank
     with pytest.raises(ConfigError, match="normalise=domain splits the domains itself"):
         create_scorer("chunks:inner=domain_aware,normalise=domain")
+
+
+def test_patch_detector_names_a_clip_too_short_for_one_window(tmp_path: Path) -> None:
+    """0.1 s at hop 512 gives 4 log-mel frames, fewer than one 5-frame window: a one-line error naming the file."""
+    from soundsentry.data.audio import write_audio
+    from soundsentry.errors import DataError
+    from soundsentry.reference import patch_features
+
+    path = tmp_path / "short.wav"
+    write_audio(path, np.zeros(1600, dtype=np.float32) + 0.01, 16000)
+    clip = Clip(str(path), "fan", "00", Domain.SOURCE, Split.TEST, Label.NORMAL)
+    with pytest.raises(DataError, match=r"short\.wav: 4 log-mel frames, fewer than the 5 of one window"):
+        patch_features([clip], progress=False)
