@@ -18,7 +18,10 @@ Everything a stage needs is read from the run folder, so each stage can be rerun
 from __future__ import annotations
 
 import os
+import pickle
 import re
+import zipfile
+import zlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -84,35 +87,86 @@ def load_run(run_dir: Path) -> tuple[Recipe, list[Clip]]:
     return load_recipe(config), read_clips(run_dir / MANIFEST_FILE)
 
 
+#: What reading a damaged or half-written file raises: a truncated zip (``.npz``, ``model.pt``), a truncated
+#: compressed member, a short read, a malformed array header.
+DAMAGED_FILE_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    EOFError,
+    ValueError,
+    KeyError,
+    RuntimeError,
+    zipfile.BadZipFile,
+    zlib.error,
+    pickle.UnpicklingError,
+)
+
+
+def damaged_file_error(path: Path, err: BaseException, fix: str) -> DataError:
+    """The one-line error for a run file that exists but cannot be read: the file, the reason and the fix."""
+    reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+    return DataError(f"{path} is damaged or incomplete ({reason}); {fix}")
+
+
+def extract_fix(run_dir: str | os.PathLike[str]) -> str:
+    """How to rebuild ``embeddings.npz``: rerun the extract stage on the run."""
+    return f"rerun `soundsentry extract {run_dir}` to write it again"
+
+
+def read_run_arrays(run_dir: str | os.PathLike[str], names: Sequence[str]) -> dict[str, np.ndarray]:
+    """Read the ``names`` arrays of ``run_dir/embeddings.npz`` into memory (those the file holds).
+
+    Every array is read here, inside one guard, because ``np.load`` of an ``.npz`` is lazy: a truncated file
+    fails on the first array read, not on opening.
+
+    Raises:
+        DataError: the file is missing, or damaged (truncated, not an ``.npz``), naming it and the fix.
+    """
+    path = Path(run_dir) / EMBEDDINGS_FILE
+    if not path.is_file():
+        raise DataError(f"{path} is missing; run the extract stage first (`soundsentry extract {run_dir}`)")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            return {name: data[name] for name in names if name in data.files}
+    except DAMAGED_FILE_ERRORS as err:
+        raise damaged_file_error(path, err, extract_fix(run_dir)) from None
+
+
+def _require(arrays: dict[str, np.ndarray], run_dir: str | os.PathLike[str], names: Sequence[str]) -> None:
+    absent = [name for name in names if name not in arrays]
+    if absent:
+        raise DataError(
+            f"{Path(run_dir) / EMBEDDINGS_FILE} holds no {', '.join(absent)} array; it was not written by "
+            f"`soundsentry extract`: {extract_fix(run_dir)}"
+        )
+
+
 def load_logits(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> np.ndarray:
     """Clip logits (N, C_max) of ``run_dir/embeddings.npz`` in the order of ``clips`` (NaN-padded per unit)."""
     path = Path(run_dir) / EMBEDDINGS_FILE
-    if not path.is_file():
-        raise DataError(f"{path} is missing; run the extract stage first")
-    with np.load(path) as data:
-        if "clip_logits" not in data:
-            raise DataError(
-                f"{path} holds no classifier logits (the run's head has none, or it was extracted before logits were "
-                "saved); rerun `soundsentry extract`, or use an embedding scorer instead of softmax_id"
-            )
-        row = {str(p): i for i, p in enumerate(data["paths"])}
-        missing = [c.path for c in clips if c.path not in row]
-        if missing:
-            raise DataError(f"{path}: {len(missing)} clips have no logits (e.g. {missing[0]}); rerun extract")
-        return data["clip_logits"][[row[c.path] for c in clips]]
+    data = read_run_arrays(run_dir, ("paths", "clip_logits"))
+    _require(data, run_dir, ("paths",))
+    if "clip_logits" not in data:
+        raise DataError(
+            f"{path} holds no classifier logits (the run's head has none, or it was extracted before logits were "
+            "saved); rerun `soundsentry extract`, or use an embedding scorer instead of softmax_id"
+        )
+    row = {str(p): i for i, p in enumerate(data["paths"])}
+    missing = [c.path for c in clips if c.path not in row]
+    if missing:
+        raise DataError(f"{path}: {len(missing)} clips have no logits (e.g. {missing[0]}); rerun extract")
+    return data["clip_logits"][[row[c.path] for c in clips]]
 
 
 def load_embeddings(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> np.ndarray:
     """Clip embeddings (N, D) of ``run_dir/embeddings.npz`` in the order of ``clips`` (matched by path)."""
     path = Path(run_dir) / EMBEDDINGS_FILE
-    if not path.is_file():
-        raise DataError(f"{path} is missing; run the extract stage first")
-    with np.load(path) as data:
-        row = {str(p): i for i, p in enumerate(data["paths"])}
-        missing = [c.path for c in clips if c.path not in row]
-        if missing:
-            raise DataError(f"{path}: {len(missing)} clips have no embedding (e.g. {missing[0]}); rerun extract")
-        return data["clip_embeddings"][[row[c.path] for c in clips]]
+    data = read_run_arrays(run_dir, ("paths", "clip_embeddings"))
+    _require(data, run_dir, ("paths", "clip_embeddings"))
+    row = {str(p): i for i, p in enumerate(data["paths"])}
+    missing = [c.path for c in clips if c.path not in row]
+    if missing:
+        raise DataError(f"{path}: {len(missing)} clips have no embedding (e.g. {missing[0]}); rerun extract")
+    return data["clip_embeddings"][[row[c.path] for c in clips]]
 
 
 def load_chunk_embeddings(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> tuple[np.ndarray, np.ndarray]:
@@ -123,17 +177,16 @@ def load_chunk_embeddings(run_dir: str | os.PathLike[str], clips: Sequence[Clip]
         (chunk embeddings (M, D), chunk_clip (M,) indices into ``clips``).
     """
     path = Path(run_dir) / EMBEDDINGS_FILE
-    if not path.is_file():
-        raise DataError(f"{path} is missing; run the extract stage first")
-    with np.load(path) as data:
-        position = {c.path: i for i, c in enumerate(clips)}
-        file_to_clip = np.array([position.get(str(p), -1) for p in data["paths"]], dtype=np.int64)
-        missing = len(clips) - int((file_to_clip >= 0).sum())
-        if missing:
-            raise DataError(f"{path}: {missing} clips have no embedding; rerun extract")
-        owner = file_to_clip[data["chunk_clip"]]
-        keep = owner >= 0
-        return data["chunk_embeddings"][keep], owner[keep]
+    data = read_run_arrays(run_dir, ("paths", "chunk_clip", "chunk_embeddings"))
+    _require(data, run_dir, ("paths", "chunk_clip", "chunk_embeddings"))
+    position = {c.path: i for i, c in enumerate(clips)}
+    file_to_clip = np.array([position.get(str(p), -1) for p in data["paths"]], dtype=np.int64)
+    missing = len(clips) - int((file_to_clip >= 0).sum())
+    if missing:
+        raise DataError(f"{path}: {missing} clips have no embedding; rerun extract")
+    owner = file_to_clip[data["chunk_clip"]]
+    keep = owner >= 0
+    return data["chunk_embeddings"][keep], owner[keep]
 
 
 def scores_file_name(spec: str) -> str:

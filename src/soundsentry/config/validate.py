@@ -116,11 +116,14 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
             valid = ", ".join(sorted(allowed))
             raise ConfigError(f"{source}: train.scheduler does not take {', '.join(unknown)}; valid: name, {valid}")
         _positive_int(source, "train.scheduler.T_0", t.scheduler.kwargs.get("T_0", 10))
+        _positive_int(source, "train.scheduler.T_mult", t.scheduler.kwargs.get("T_mult", 1))
+        _positive_number(source, "train.scheduler.eta_min", t.scheduler.kwargs.get("eta_min", 0.0), allow_zero=True)
         _choice(source, "train.scheduler.interval", t.scheduler.kwargs.get("interval", "epoch"), SCHEDULER_INTERVALS)
     if t.scheduler.name == "cosine_warm_restarts_with_warmup":
         _validate_warmup_schedule(t.scheduler, source)
     if "lr" not in t.optimizer.kwargs:
         raise ConfigError(f"{source}: train.optimizer needs a learning rate, e.g. {{name: sgd, lr: 0.05}}")
+    _validate_optimizer_values(source, "train.optimizer", t.optimizer)
     for key in ("mixup", "channels_last", "compile"):
         if not isinstance(getattr(t, key), bool):
             raise ConfigError(f"{source}: train.{key} must be true or false, got {getattr(t, key)!r}")
@@ -140,6 +143,7 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
                 raise ConfigError(
                     f"{source}: train.finetune.optimizer needs a learning rate, e.g. {{name: adamp, lr: 1e-3}}"
                 )
+            _validate_optimizer_values(source, "train.finetune.optimizer", ft.optimizer)
 
     if not isinstance(recipe.score.embedding_map, bool):
         raise ConfigError(f"{source}: score.embedding_map must be true or false, got {recipe.score.embedding_map!r}")
@@ -185,6 +189,52 @@ def _positive_number(source: str, where: str, value: Any, allow_zero: bool = Fal
     if not ok:
         kind = "a non-negative" if allow_zero else "a positive"
         raise ConfigError(f"{source}: {where} must be {kind} number, got {value!r}")
+
+
+#: Numeric optimiser keys and their allowed range: (lowest, lowest allowed?, highest or None, highest allowed?).
+OPTIMIZER_RANGES: dict[str, tuple[float, bool, float | None, bool]] = {
+    "lr": (0.0, False, None, False),
+    "weight_decay": (0.0, True, None, False),
+    "momentum": (0.0, True, 1.0, False),
+    "dampening": (0.0, True, 1.0, True),
+    "eps": (0.0, False, None, False),
+    "trust_coefficient": (0.0, False, None, False),
+}
+
+
+def _range_text(low: float, low_ok: bool, high: float | None, high_ok: bool) -> str:
+    """``(0, 1]``-style text of a range; ``> 0`` / ``>= 0`` when it has no upper end."""
+    if high is None:
+        return f"{'>=' if low_ok else '>'} {low:g}"
+    return f"in {'[' if low_ok else '('}{low:g}, {high:g}{']' if high_ok else ')'}"
+
+
+def _in_range(value: Any, low: float, low_ok: bool, high: float | None, high_ok: bool) -> bool:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value != value:  # value != value: NaN
+        return False
+    above = value >= low if low_ok else value > low
+    below = high is None or (value <= high if high_ok else value < high)
+    return above and below
+
+
+def _validate_optimizer_values(source: str, where: str, spec: ComponentSpec) -> None:
+    """The numeric keys of an optimiser spec (``lr``, ``weight_decay``, ``momentum``, ``eps``, ``betas`` ...) lie in
+    their allowed ranges, so a bad value is one line here instead of a traceback from the optimiser at training."""
+    for key, bounds in OPTIMIZER_RANGES.items():
+        if key in spec.kwargs and not _in_range(spec.kwargs[key], *bounds):
+            raise ConfigError(
+                f"{source}: {where}.{key} must be a number {_range_text(*bounds)}, got {spec.kwargs[key]!r}"
+            )
+    if "betas" in spec.kwargs:
+        betas = spec.kwargs["betas"]
+        if not (
+            isinstance(betas, (list, tuple))
+            and len(betas) == 2
+            and all(_in_range(b, 0.0, True, 1.0, False) for b in betas)
+        ):
+            raise ConfigError(
+                f"{source}: {where}.betas must be two numbers in [0, 1) such as [0.9, 0.999], got {betas!r}"
+            )
 
 
 def _validate_warmup_schedule(spec: ComponentSpec, source: str) -> None:
@@ -290,3 +340,4 @@ def _validate_s2_train(recipe: Recipe, source: str) -> None:
     _choice(source, "train.pretrain.optimizer.name", p.optimizer.name, OPTIMIZERS)
     if "lr" not in p.optimizer.kwargs:
         raise ConfigError(f"{source}: train.pretrain.optimizer needs a learning rate, e.g. {{name: lars, lr: 0.8}}")
+    _validate_optimizer_values(source, "train.pretrain.optimizer", p.optimizer)

@@ -5,8 +5,11 @@ behaviour:
 
 * ``out_dir/last.ckpt`` after every ``train.checkpoint_every`` epochs (resume point), ``out_dir/best.ckpt`` by the
   validation loss (with a validation loader) or by S4's AUC + pAUC (with a selection callback);
-* ``out_dir/logs/metrics.csv`` (CSV logger), the learning rate logged per epoch when it changes;
+* ``out_dir/logs/metrics.csv`` (CSV logger), the learning rate logged per epoch when it changes; a resumed fit keeps
+  the rows of the epochs before its checkpoint, so the file holds every epoch once;
 * resume from ``last.ckpt``, then the selected weights loaded back into the module;
+* Ctrl-C (SIGINT) raises ``KeyboardInterrupt`` out of :func:`fit` (Lightning turns it into ``sys.exit(1)``), so the
+  CLI prints "interrupted" and exits 130; ``last.ckpt`` of the last finished epoch is kept for the resume;
 * ``train.channels_last`` / ``train.compile`` (:class:`~soundsentry.training.module.ExecutionOptions`),
   precision, accelerator, devices, strategy and determinism from the recipe;
 * the warnings expected here silenced, and Lightning's cloud-logger advertisement dropped.
@@ -14,7 +17,11 @@ behaviour:
 
 from __future__ import annotations
 
+import csv
 import logging
+import os
+import signal
+import threading
 import warnings
 from pathlib import Path
 from typing import Any
@@ -109,11 +116,15 @@ def build_trainer(
     max_steps: int = -1,
     epochs: int | None = None,
     selection: AucPaucSelection | None = None,
+    keep_before_step: int = 0,
 ) -> Any:
-    """The Lightning trainer of one phase, with its checkpoint, learning-rate and execution-option callbacks."""
+    """The Lightning trainer of one phase, with its checkpoint, learning-rate and execution-option callbacks.
+
+    ``keep_before_step``: the rows of ``logs/metrics.csv`` logged before this global step are kept (the step of the
+    checkpoint a resumed fit starts from); the others are dropped, as the resumed epochs log them again.
+    """
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint
-    from lightning.pytorch.loggers import CSVLogger
 
     t = recipe.train
     # last.ckpt is its own callback: Lightning's save_last only refreshes it when a new best is saved, so a run
@@ -164,7 +175,7 @@ def build_trainer(
         precision=t.precision,
         deterministic=t.deterministic,
         callbacks=callbacks,
-        logger=CSVLogger(save_dir=out_dir, name="logs", version=""),
+        logger=_resumable_csv_logger(out_dir, keep_before_step),
         enable_progress_bar=t.progress_bar,
         enable_model_summary=t.progress_bar,
         num_sanity_val_steps=0,
@@ -193,15 +204,22 @@ def fit(
         (the trainer, the selected checkpoint).
     """
     out_dir.mkdir(parents=True, exist_ok=True)
-    trainer = build_trainer(
-        recipe, out_dir, val_loader is not None, max_steps=max_steps, epochs=epochs, selection=selection
-    )
     last = out_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.is_file() else None
+    keep = int(torch.load(last, map_location="cpu", weights_only=False)["global_step"]) if ckpt_path else 0
+    trainer = build_trainer(
+        recipe,
+        out_dir,
+        val_loader is not None,
+        max_steps=max_steps,
+        epochs=epochs,
+        selection=selection,
+        keep_before_step=keep,
+    )
     with warnings.catch_warnings():
         for message in QUIET_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
-        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=ckpt_path)
+        _fit_interruptible(trainer, module, train_loader, val_loader, ckpt_path)
     if max_steps > 0:
         # The budget usually ends inside an epoch, after the last epoch-end checkpoint: save the final state.
         trainer.save_checkpoint(last)
@@ -210,3 +228,78 @@ def fit(
     selected = best if best.is_file() else last
     module.load_state_dict(torch.load(selected, map_location="cpu", weights_only=False)["state_dict"])
     return trainer, selected
+
+
+def _fit_interruptible(
+    trainer: Any, module: Any, train_loader: DataLoader, val_loader: DataLoader | None, ckpt_path: str | None
+) -> None:
+    """``trainer.fit`` that lets Ctrl-C out as ``KeyboardInterrupt``: Lightning catches it, ignores SIGINT from then
+    on and calls ``sys.exit(1)``; here the SIGINT handler is restored and the interrupt raised again, so the CLI
+    reports it like every other command ("interrupted", exit status 130)."""
+    main_thread = threading.current_thread() is threading.main_thread()
+    handler = signal.getsignal(signal.SIGINT) if main_thread else None
+    try:
+        trainer.fit(module, train_dataloaders=train_loader, val_dataloaders=val_loader, ckpt_path=ckpt_path)
+    except SystemExit:
+        if trainer.interrupted:
+            raise KeyboardInterrupt from None
+        raise
+    finally:
+        if main_thread and handler is not None:
+            signal.signal(signal.SIGINT, handler)
+
+
+def _resumable_csv_logger(out_dir: Path, keep_before_step: int) -> Any:
+    """Lightning's CSV logger writing ``out_dir/logs/metrics.csv``, whose writer keeps the rows logged before
+    ``keep_before_step`` instead of deleting the file (Lightning's writer starts every fit with an empty file, so a
+    resumed run lost the epochs before its checkpoint)."""
+    from lightning.pytorch.loggers import CSVLogger
+    from lightning.pytorch.loggers.csv_logs import ExperimentWriter
+    from lightning.pytorch.loggers.logger import rank_zero_experiment
+
+    class KeepingWriter(ExperimentWriter):
+        def _check_log_dir_exists(self) -> None:  # Lightning's hook deletes metrics.csv; keep the earlier rows
+            self.metrics_keys = keep_metrics_rows(Path(self.metrics_file_path), keep_before_step)
+
+    class ResumableCSVLogger(CSVLogger):
+        @property
+        @rank_zero_experiment
+        def experiment(self) -> ExperimentWriter:
+            if self._experiment is None:
+                os.makedirs(self.log_dir, exist_ok=True)
+                self._experiment = KeepingWriter(log_dir=self.log_dir)
+            return self._experiment
+
+    return ResumableCSVLogger(save_dir=out_dir, name="logs", version="")
+
+
+def keep_metrics_rows(path: Path, before_step: int) -> list[str]:
+    """Rewrite the metrics CSV at ``path`` with only its rows of global step < ``before_step`` (atomically; the file
+    is removed when no row is kept) and return its columns, sorted as Lightning's writer sorts them.
+
+    Returns:
+        The column names of the kept file (empty when there is none), for the writer to append under.
+    """
+    if not path.is_file():
+        return []
+    with path.open(newline="") as f:
+        reader = csv.DictReader(f)
+        columns = sorted(reader.fieldnames or [])
+        rows = [r for r in reader if _step(r) is not None and _step(r) < before_step]  # type: ignore[operator]
+    if not rows:
+        path.unlink()
+        return []
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    return columns
+
+
+def _step(row: dict[str, str]) -> int | None:
+    try:
+        return int(float(row.get("step") or ""))
+    except ValueError:
+        return None

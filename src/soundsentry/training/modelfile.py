@@ -88,9 +88,24 @@ def save_model(
         torch.save(payload, tmp)
 
 
+def _load_payload(path: str | os.PathLike[str]) -> Any:
+    """``torch.load`` of a ``model.pt``; a truncated or damaged file is one :class:`DataError` line naming it."""
+    import pickle
+    import zipfile
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=False)
+    except (RuntimeError, EOFError, ValueError, OSError, zipfile.BadZipFile, pickle.UnpicklingError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(
+            f"{path} is damaged or incomplete ({reason}); delete it and rerun `soundsentry train` with the same "
+            "options (the unit is rebuilt from its last.ckpt)"
+        ) from None
+
+
 def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The payload of a ``model.pt``, checked to be one."""
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = _load_payload(path)
     if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
         raise DataError(f"{path}: not a soundsentry model file (format {MODEL_FORMAT}); retrain with `train`")
     return payload
@@ -99,7 +114,7 @@ def read_model_file(path: str | os.PathLike[str]) -> dict[str, Any]:
 def load_head(path: str | os.PathLike[str], embed_dim: int) -> tuple[torch.nn.Module, list[str]] | None:
     """The trained classification head of a ``model.pt`` (eval mode) for ``embed_dim``-wide embeddings and its
     class map; None if the head has no ``logits``."""
-    payload = torch.load(path, map_location="cpu", weights_only=False)
+    payload = read_model_file(path)
     recipe = recipe_from_dict(payload["recipe"], str(path))
     state = payload["head_state_dict"]
     if not state:  # no trained head (a flatten patch bank, or pre-training only)
