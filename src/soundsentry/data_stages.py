@@ -6,7 +6,12 @@ They read and write files (manifest, scores, tables) and know nothing of trainin
 
 from __future__ import annotations
 
+import os
+import secrets
+import shutil
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -100,9 +105,15 @@ def evaluate(
     threshold_percentile: float = 0.9,
     verbose: bool = True,
 ):
-    """Evaluate a scores file against a manifest; print the table and write tables and official CSVs."""
+    """Evaluate a scores file against a manifest; print the table and write tables and official CSVs.
+
+    ``out_dir`` is written as a whole: the files go to a temporary folder next to it, which then replaces it, so
+    it never holds files of two evaluations (an existing folder must hold only an earlier evaluation's files).
+    """
     from soundsentry import evaluation as ev
 
+    if out_dir is not None:
+        _check_evaluation_folder(Path(out_dir))
     clips = _load_manifest(manifest)
     test = [c for c in clips if c.split is Split.TEST]
     if not test:
@@ -120,23 +131,66 @@ def evaluate(
         print(ev.format_table(result))
     if out_dir is not None:
         out_dir = Path(out_dir)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        ev.write_csv(result, out_dir / "results.csv")
-        ev.write_markdown(result, out_dir / "results.md")
+        with replaced_folder(out_dir) as staging:
+            ev.write_csv(result, staging / "results.csv")
+            ev.write_markdown(result, staging / "results.md")
+            ev.write_official_csvs(test, test_scores, staging / "official", thresholds=thresholds, rule=result.rule)
         if thresholds is None and verbose:
             print(
                 "note: no decision_result CSVs and no precision / recall / F1: the scores file lacks training-clip "
                 "scores for some sections"
             )
-        ev.write_official_csvs(test, test_scores, out_dir / "official", thresholds=thresholds, rule=result.rule)
         if verbose:
             print(f"tables and official CSVs -> {out_dir}")
     return result
 
 
+#: What ``evaluate`` writes into its output folder; a folder holding anything else is not replaced.
+EVALUATION_ENTRIES = frozenset({"results.csv", "results.md", "official"})
+
+
+def _check_evaluation_folder(out_dir: Path) -> None:
+    """Refuse, before any work, an output path that is a file or a folder holding other files than an evaluation's
+    (replacing it as a whole would delete them)."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise DataError(f"{out_dir} is a file; -o names a folder for the tables and official CSVs")
+    if out_dir.is_dir():
+        foreign = sorted(p.name for p in out_dir.iterdir() if p.name not in EVALUATION_ENTRIES)
+        if foreign:
+            raise DataError(
+                f"{out_dir} holds files that no evaluation wrote (e.g. {foreign[0]}), and evaluate replaces its "
+                "output folder as a whole; pass a new or empty folder with -o"
+            )
+
+
+@contextmanager
+def replaced_folder(out_dir: Path) -> Iterator[Path]:
+    """Yield an empty staging folder next to ``out_dir``; when the block succeeds, the staging folder replaces
+    ``out_dir`` as a whole (the old one is renamed aside, then deleted), so a reader never sees a mix of two
+    versions and a crash leaves the old folder, not a half-written one. On error the staging folder is removed."""
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    staging = out_dir.parent / f".{out_dir.name}.{secrets.token_hex(4)}.tmp"
+    staging.mkdir()
+    aside: Path | None = None
+    try:
+        yield staging
+        if out_dir.exists():
+            aside = out_dir.parent / f".{out_dir.name}.{secrets.token_hex(4)}.old"
+            os.rename(out_dir, aside)
+        os.rename(staging, out_dir)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        if aside is not None and not out_dir.exists():
+            os.rename(aside, out_dir)  # the swap failed half-way: put the old folder back
+            aside = None
+        raise
+    finally:
+        if aside is not None and aside.exists() and out_dir.exists():
+            shutil.rmtree(aside, ignore_errors=True)
+
+
 def _gamma_thresholds(clips: list[Clip], by_path: dict[str, float], percentile: float) -> dict[tuple[str, str], float]:
     """Per (machine type, section): the gamma-fit threshold of the normal training clips' scores, when scored."""
-    from soundsentry.evaluation import fit_gamma_threshold
     from soundsentry.scoring import is_fit_clip
 
     train: dict[tuple[str, str], list[float]] = {}
@@ -144,4 +198,15 @@ def _gamma_thresholds(clips: list[Clip], by_path: dict[str, float], percentile: 
         value = by_path.get(clip.path)
         if is_fit_clip(clip) and value is not None and np.isfinite(value):
             train.setdefault(clip.group, []).append(value)
-    return {g: fit_gamma_threshold(np.array(v), percentile=percentile) for g, v in train.items() if len(v) >= 3}
+    return {g: _section_threshold(np.array(v), percentile) for g, v in train.items() if len(v) >= 3}
+
+
+def _section_threshold(train_scores: np.ndarray, percentile: float) -> float:
+    """The gamma threshold of one section's training scores; when they are all equal (a constant detector), that
+    value: every quantile of a point mass is the point, so every clip is decided normal and evaluation goes on
+    (AUC and pAUC 50 %, as the official evaluator reports them) instead of refusing."""
+    from soundsentry.evaluation import fit_gamma_threshold
+
+    if np.ptp(train_scores) == 0.0 and np.isfinite(train_scores[0]):
+        return float(train_scores[0])
+    return fit_gamma_threshold(train_scores, percentile=percentile)

@@ -42,7 +42,7 @@ def fit_gamma_threshold(train_scores: Sequence[float] | np.ndarray, percentile: 
     if n_bad:
         raise DataError(f"{n_bad} of {x.size} training scores are NaN or infinite; fix the scorer before thresholding")
     if np.ptp(x) == 0.0:
-        raise DataError(f"all {x.size} training scores equal {x[0]!r}; a gamma distribution cannot be fitted")
+        raise DataError(f"all {x.size} training scores equal {float(x[0]):g}; a gamma distribution cannot be fitted")
     with warnings.catch_warnings():
         # The optimiser may warn on awkward samples; the result is checked below.
         warnings.simplefilter("ignore", RuntimeWarning)
