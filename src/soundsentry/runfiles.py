@@ -74,7 +74,13 @@ def _diff(a: Any, b: Any, prefix: str = "") -> set[str]:
 def read_clips(manifest_path: Path) -> list[Clip]:
     from soundsentry.data.manifest import read_manifest
 
-    clips = read_manifest(manifest_path)
+    try:
+        clips = read_manifest(manifest_path)
+    except UnicodeDecodeError as err:  # read_manifest reports bad lines; a binary or damaged file fails before
+        raise DataError(
+            f"{manifest_path} is damaged or not a manifest (not UTF-8 text: {err.reason} at byte {err.start}); "
+            "write it again with `soundsentry prepare`"
+        ) from None
     if not clips:
         raise DataError(f"{manifest_path}: the manifest lists no clips; run `soundsentry prepare` first")
     return clips

@@ -115,3 +115,32 @@ def test_truncated_model_file_names_the_file_and_the_fix(tmp_path: Path) -> None
     path.write_bytes(path.read_bytes()[:300])
     with pytest.raises(DataError, match=rf"{path} is damaged or incomplete .*rerun `soundsentry train`"):
         read_model_file(path)
+
+
+@pytest.mark.parametrize(
+    ("damage", "expected"),
+    [
+        ("config.yaml", "config.yaml: not a UTF-8 text recipe"),
+        ("manifest.jsonl", "manifest.jsonl is damaged or not a manifest"),
+    ],
+)
+def test_binary_run_config_or_manifest_is_one_line(
+    tiny_manifest_file: Path, tmp_path: Path, capsys, damage: str, expected: str
+) -> None:
+    run, _ = _run_folder(tmp_path, tiny_manifest_file)
+    (run / damage).write_bytes(b"\xff\xfe\x00\x81 half a file")
+    assert main(["score", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and expected in err, err
+
+
+def test_extract_with_a_truncated_model_file_is_one_line(tiny_manifest_file: Path, tmp_path: Path, capsys) -> None:
+    run, _ = _run_folder(tmp_path, tiny_manifest_file)
+    model = run / "models" / "all" / "model.pt"
+    model.parent.mkdir(parents=True)
+    torch.save({"format": 1, "state_dict": {"w": torch.zeros(1000)}}, model)
+    model.write_bytes(model.read_bytes()[:200])
+    assert main(["extract", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert f"{model} is damaged or incomplete" in err and "rerun `soundsentry train`" in err

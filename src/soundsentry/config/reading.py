@@ -117,6 +117,14 @@ def _read_with_base(file: Path, chain: tuple[Path, ...]) -> dict[str, Any]:
         data = _yaml_load(file.read_text(encoding="utf-8"))
     except yaml.YAMLError as err:
         raise ConfigError(f"{file}: not valid YAML ({' '.join(str(err).split())})") from None
+    except UnicodeDecodeError as err:  # a binary or damaged file
+        raise ConfigError(
+            f"{file}: not a UTF-8 text recipe ({err.reason} at byte {err.start}); is it a YAML file?"
+        ) from None
+    except OSError as err:
+        raise ConfigError(
+            f"{file}: cannot be read ({err.strerror or err}); check the path and its permissions"
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(f"{file}: a recipe must be a YAML mapping, got {type(data).__name__}")
     base = data.pop("base", None)
