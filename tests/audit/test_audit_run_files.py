@@ -36,6 +36,12 @@ def test_negative_learning_rate_is_one_line_naming_key_and_range(tiny_manifest_f
         ("s1_arcface_mfn_demo", "train.optimizer.weight_decay=-0.1", r"weight_decay must be a number >= 0"),
         ("s1_arcface_mfn_demo", "train.optimizer.eps=0", r"train\.optimizer\.eps must be a number > 0"),
         ("s1_arcface_mfn_demo", "train.optimizer.betas=[0.9,2]", r"betas must be two numbers in \[0, 1\)"),
+        (
+            "s1_arcface_mfn_demo",
+            "train.optimizer={name: sgd, lr: 0.1, nesterov: true}",
+            r"train\.optimizer \(sgd\): Nesterov momentum",
+        ),
+        ("s1_arcface_mfn_demo", "train.optimizer.foo=1", r"train\.optimizer \(sgd\): .*unexpected keyword .*'foo'"),
         ("s1_arcface_mfn_demo", "train.scheduler.T_0=-3", r"train\.scheduler\.T_0 must be a positive integer"),
         ("s1_arcface_mfn_demo", "train.scheduler.T_mult=0", r"train\.scheduler\.T_mult must be a positive integer"),
         ("s1_arcface_mfn_demo", "train.scheduler.eta_min=-1", r"train\.scheduler\.eta_min must be a non-negative"),

@@ -235,6 +235,21 @@ def _validate_optimizer_values(source: str, where: str, spec: ComponentSpec) -> 
             raise ConfigError(
                 f"{source}: {where}.betas must be two numbers in [0, 1) such as [0.9, 0.999], got {betas!r}"
             )
+    _try_torch_optimizer(source, where, spec)
+
+
+def _try_torch_optimizer(source: str, where: str, spec: ComponentSpec) -> None:
+    """Build a ``torch.optim`` optimiser (sgd, adam, adamw) of the spec on a dummy parameter, so the checks torch
+    makes (an unknown key, Nesterov without momentum ...) fail here as one line, not at the first training step."""
+    import torch
+
+    classes = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam, "adamw": torch.optim.AdamW}
+    if spec.name not in classes:
+        return
+    try:
+        classes[spec.name]([torch.zeros(1, requires_grad=True)], **spec.kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"{source}: {where} ({spec.name}): {err}") from None
 
 
 def _validate_warmup_schedule(spec: ComponentSpec, source: str) -> None:
