@@ -224,3 +224,69 @@ def test_patch_detector_names_a_clip_too_short_for_one_window(tmp_path: Path) ->
     clip = Clip(str(path), "fan", "00", Domain.SOURCE, Split.TEST, Label.NORMAL)
     with pytest.raises(DataError, match=r"short\.wav: 4 log-mel frames, fewer than the 5 of one window"):
         patch_features([clip], progress=False)
+
+
+def _normal_test_mean(scores: np.ndarray, clips: list[Clip], domain: Domain) -> float:
+    return float(
+        np.mean(
+            [
+                scores[i]
+                for i, c in enumerate(clips)
+                if c.split is Split.TEST and c.label is Label.NORMAL and c.domain is domain
+            ]
+        )
+    )
+
+
+def test_extrapolated_calibration_puts_both_domains_normals_on_one_scale() -> None:
+    """Leave-one-clip-out statistics of a 4-clip domain come from banks of 3 clips, so its test normals (bank of 4)
+    land below the source normals on the z scale; the leave-two-out extrapolation removes most of that gap."""
+    gaps = {"loo": [], "extrapolate": []}
+    for seed in range(5):
+        chunks, owner, clips = _two_domain_chunks(seed)
+        for calibrate, out in gaps.items():
+            spec = f"chunks:inner=knn;k=1,normalise=domain,calibrate={calibrate}"
+            scores = score_chunk_clips(chunks, owner, clips, spec)
+            out.append(
+                _normal_test_mean(scores, clips, Domain.TARGET) - _normal_test_mean(scores, clips, Domain.SOURCE)
+            )
+    assert np.mean(gaps["loo"]) < -0.8  # the bias this option exists for
+    assert abs(np.mean(gaps["extrapolate"])) < 0.5 * abs(np.mean(gaps["loo"]))
+
+
+def test_extrapolated_calibration_reference_values() -> None:
+    """mean = 2 * mean(leave-one-out) - mean(leave-two-out), std = the leave-one-out std, by brute force: the
+    4-clip target domain over every ordered pair, the 30-clip source domain over each clip with the next two."""
+    chunks, owner, clips = _two_domain_chunks(2)
+    train = [i for i, c in enumerate(clips) if c.split is Split.TRAIN]
+    rows = np.isin(owner, train)
+    scorer = create_scorer("chunks:inner=knn;k=1,normalise=domain,calibrate=extrapolate").fit(
+        chunks[rows], domains=[clips[o].domain for o in owner[rows]], clip_index=owner[rows]
+    )
+
+    def nearest(i: int, bank_ids: list[int]) -> float:
+        q, bank = chunks[owner == i], chunks[np.isin(owner, bank_ids)]
+        return float(np.sqrt(((q[:, None] - bank[None]) ** 2).sum(-1)).min(axis=1).mean())
+
+    test_clip = next(i for i, c in enumerate(clips) if c.split is Split.TEST)
+    expected = []
+    for domain, partners in ((Domain.SOURCE, 2), (Domain.TARGET, 3)):
+        ids = [i for i in train if clips[i].domain is domain]
+        loo = [nearest(i, [j for j in ids if j != i]) for i in ids]
+        l2o = [
+            nearest(ids[a], [j for j in ids if j not in (ids[a], ids[(a + step) % len(ids)])])
+            for a in range(len(ids))
+            for step in range(1, partners + 1)
+        ]
+        mean = 2 * np.mean(loo) - np.mean(l2o)
+        expected.append((nearest(test_clip, ids) - mean) / np.std(loo))
+        assert scorer.calibration_[domain.value]["l2o_mean"] == pytest.approx(np.mean(l2o), rel=1e-9)
+    got = scorer.score_clips(chunks[owner == test_clip], np.zeros(4, dtype=np.int64), 1)
+    assert got[0] == pytest.approx(min(expected), rel=1e-9)
+
+
+def test_calibrate_needs_domain_normalisation() -> None:
+    with pytest.raises(ConfigError, match="calibrate=extrapolate needs normalise=domain"):
+        create_scorer("chunks:inner=knn;k=1,calibrate=extrapolate").fit(np.zeros((4, 2)))
+    with pytest.raises(ConfigError, match="calibrate"):
+        create_scorer("chunks:normalise=domain,calibrate=median").fit(np.zeros((4, 2)))

@@ -20,7 +20,7 @@ from soundsentry.training.phases import Frozen, resolve_phases
 from soundsentry.training.trainer import load_embedding_model, load_head
 from soundsentry.types import Split
 
-FLAGSHIP = "chunks:inner=knn;k=1;metric=euclidean,pool=mean,normalise=domain"
+FLAGSHIP = "chunks:inner=knn;k=1;metric=euclidean,pool=mean,normalise=domain,calibrate=extrapolate"
 
 
 @pytest.fixture(scope="module")
@@ -40,6 +40,7 @@ def test_the_flagship_runs_no_gradient_phase() -> None:
         "description": "",
     }
     assert [type(p).__name__ for p in resolve_phases(load_recipe("s1_arcface_mfn_demo"))] == ["Classifier"]
+    assert recipe.score.scorers[0] == FLAGSHIP  # export, fit and the demo use the first back-end
 
 
 def test_flatten_and_none_head() -> None:
