@@ -73,3 +73,17 @@ def test_keep_metrics_rows_of_an_empty_file(tmp_path: Path, content: str) -> Non
     path.write_text(content)
     assert keep_metrics_rows(path, 5) == []
     assert not path.exists()
+
+
+def test_a_damaged_last_checkpoint_is_one_line(
+    tiny_manifest_file: Path, tiny_train_args: list[str], tmp_path: Path, capsys
+) -> None:
+    run = tmp_path / "run"
+    last = run / "models" / "all" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    last.write_bytes(b"PK\x03\x04 the first bytes of a checkpoint, then nothing")
+    argv = ["train", "s1_arcface_mfn_demo", "--manifest", str(tiny_manifest_file), "--run-dir", str(run)]
+    assert main([*argv, *tiny_train_args, "--set", "train.epochs=1"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1, err
+    assert f"{last} is damaged or incomplete" in err and "--no-resume" in err

@@ -206,7 +206,7 @@ def fit(
     out_dir.mkdir(parents=True, exist_ok=True)
     last = out_dir / "last.ckpt"
     ckpt_path = str(last) if resume and last.is_file() else None
-    keep = int(torch.load(last, map_location="cpu", weights_only=False)["global_step"]) if ckpt_path else 0
+    keep = _checkpoint_step(last) if ckpt_path else 0
     trainer = build_trainer(
         recipe,
         out_dir,
@@ -228,6 +228,21 @@ def fit(
     selected = best if best.is_file() else last
     module.load_state_dict(torch.load(selected, map_location="cpu", weights_only=False)["state_dict"])
     return trainer, selected
+
+
+def _checkpoint_step(path: Path) -> int:
+    """The global step of the checkpoint a fit resumes from; a damaged file is one :class:`DataError` line."""
+    import pickle
+    import zipfile
+
+    try:
+        return int(torch.load(path, map_location="cpu", weights_only=False)["global_step"])
+    except (RuntimeError, EOFError, ValueError, KeyError, OSError, zipfile.BadZipFile, pickle.UnpicklingError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise DataError(
+            f"{path} is damaged or incomplete ({reason}); delete it to train this unit from scratch, or rerun with "
+            "--no-resume"
+        ) from None
 
 
 def _fit_interruptible(
