@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-COMMANDS = ("export", "export-onnx", "score-dir", "serve", "report")
+if TYPE_CHECKING:
+    from soundsentry.deploy.batch import BatchSummary
+
+COMMANDS = ("export", "export-onnx", "score-dir", "serve", "report", "watch")
 DESCRIPTION = """\
   export    bundle a trained run into a detector folder (model, fitted scorers, thresholds) for deployment
   export-onnx
@@ -13,6 +18,7 @@ DESCRIPTION = """\
   score-dir score every recording of a folder with a detector; CSV of scores, decisions and errors
   report    one self-contained HTML report of a run (results, ROC, histograms, embedding map, config)
   serve     HTTP scoring service for a detector (FastAPI + uvicorn; pip install 'soundsentry[serve]')
+  watch     score recordings as they appear in a folder, each once; JSON-lines log, alarms on stdout
 """
 
 
@@ -63,10 +69,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "score-dir",
         help="score a folder of recordings with a detector",
-        description="Score every audio file under DIR with the detector and write a CSV (path, machine_type, "
-        "section, anomaly_score, threshold, decision, error). Machine type and section come from the folder's "
-        "layout, or from --machine-type / --section for a plain folder. A file that cannot be scored gets "
-        "decision=error and a one-line reason; the batch goes on.",
+        description="Score every recording under DIR (WAV, FLAC, OGG, MP3 ...) with the detector and write a CSV "
+        "(path, machine_type, section, anomaly_score, threshold, decision, error, quality). Machine type and section "
+        "come from the folder's layout, or from --machine-type / --section for a plain folder. A file that cannot be "
+        "judged (undecodable, truncated, NaN, shorter than the detector's minimum, below its band, silent, clipped) "
+        "or scored gets decision=error, the problem in the quality column and a one-line reason; the batch goes on. "
+        "Rows are written as they are scored; the same command again resumes an interrupted batch.",
     )
     p.add_argument("detector", type=Path, help="detector folder written by `soundsentry export`")
     p.add_argument("dir", type=Path, help="folder of recordings")
@@ -74,6 +82,13 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--machine-type", default=None, help="machine type of every file (plain folder)")
     p.add_argument("--section", default=None, help="section / machine ID of every file (default 00)")
     p.add_argument("--layout", default=None, help="layout name instead of auto-detection")
+    p.add_argument(
+        "--domain",
+        choices=("source", "target"),
+        default=None,
+        help="domain of every file: its threshold decides (default: from DCASE 2021-2025 file names, else the "
+        "detector's domain-unknown threshold)",
+    )
     _add_backend(p)
 
     p = sub.add_parser(
@@ -113,6 +128,44 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
         "--false-alarm-rate", type=float, default=0.1, help="the histograms' gamma threshold is the 1 - rate quantile"
     )
     p.add_argument("--no-embedding-map", action="store_true", help="skip the t-SNE maps (the slowest part)")
+    _add_watch_parser(sub)
+
+
+def _add_watch_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "watch",
+        help="score recordings as they appear in a folder",
+        description="Poll DIR (recursively) for new recordings and score each once, as score-dir does, when its "
+        "size is the same at two polls. Each result is appended to a JSON-lines log (path, time, machine_type, "
+        "section, score, threshold, decision, reason), which is also the state: a restart does not score a logged "
+        "file again. Each anomaly is printed as one line on stdout. Ctrl-C stops.",
+    )
+    p.add_argument("detector", type=Path, help="detector folder written by `soundsentry export`")
+    p.add_argument("dir", type=Path, help="folder the recordings are written to")
+    p.add_argument("--log", type=Path, default=None, help="JSON-lines log (default DIR/.soundsentry-watch.jsonl)")
+    p.add_argument("--interval", type=float, default=5.0, help="seconds between polls (default 5)")
+    p.add_argument("--once", action="store_true", help="score the files present now and exit")
+    p.add_argument("--machine-type", default=None, help="machine type of every file (plain folder)")
+    p.add_argument("--section", default=None, help="section / machine ID of every file (default 00)")
+    p.add_argument("--layout", default=None, help="layout name instead of auto-detection")
+    p.add_argument(
+        "--domain", choices=("source", "target"), default=None, help="domain of every file, as for score-dir"
+    )
+    _add_backend(p)
+
+
+def _print_batch_notes(summary: BatchSummary) -> None:
+    """What score-dir kept from an interrupted run and which files it could not decode, on stderr."""
+    skipped = summary.skipped
+    if summary.n_resumed:
+        print(
+            f"resumed: {summary.n_resumed} clip(s) already in {summary.out} kept (delete it to score them again)",
+            file=sys.stderr,
+        )
+    for path in skipped[:10]:
+        print(f"skipped {path}: a format the loader cannot decode; convert it to WAV or FLAC", file=sys.stderr)
+    if len(skipped) > 10:
+        print(f"skipped {len(skipped) - 10} more file(s) of such formats (rows with decision=error)", file=sys.stderr)
 
 
 def _add_backend(p: argparse.ArgumentParser) -> None:
@@ -147,16 +200,25 @@ def dispatch(args: argparse.Namespace) -> None:
                 f"relative {unit.max_rel_diff:.2g})"
             )
     elif args.command == "score-dir":
-        from soundsentry.deploy.batch import score_dir
+        from soundsentry.deploy.batch import check_out, score_dir
         from soundsentry.deploy.detector import Detector
 
+        check_out(args.out)  # before the detector loads and long before anything is scored
         detector = Detector(args.detector, backend=args.backend)
         _, summary = score_dir(
-            detector, args.dir, args.out, machine_type=args.machine_type, section=args.section, layout=args.layout
+            detector,
+            args.dir,
+            args.out,
+            machine_type=args.machine_type,
+            section=args.section,
+            layout=args.layout,
+            domain=args.domain,
+            resume=True,
         )
+        _print_batch_notes(summary)
         print(
             f"scored {summary.n_clips - summary.n_errors} of {summary.n_clips} clips: {summary.n_anomalies} "
-            f"anomalous, {summary.n_errors} not scored (see the error column) -> {summary.out}"
+            f"anomalous, {summary.n_errors} not scored (see the error and quality columns) -> {summary.out}"
         )
     elif args.command == "serve":
         from soundsentry.deploy.detector import Detector
@@ -177,6 +239,23 @@ def dispatch(args: argparse.Namespace) -> None:
             timeout_s=args.timeout,
             workers=args.workers,
         )
+    elif args.command == "watch":
+        from soundsentry.deploy.detector import Detector
+        from soundsentry.deploy.watch import watch
+
+        detector = Detector(args.detector, backend=args.backend)
+        summary = watch(
+            detector,
+            args.dir,
+            args.log,
+            interval=args.interval,
+            once=args.once,
+            machine_type=args.machine_type,
+            section=args.section,
+            layout=args.layout,
+            domain=args.domain,
+        )
+        print(summary.line(), file=sys.stderr)
     elif args.command == "report":
         from soundsentry.deploy.report import write_report
 

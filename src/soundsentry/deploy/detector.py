@@ -6,10 +6,11 @@ input, with a one-line ``error`` for a clip it could not score.
 
 from __future__ import annotations
 
+import math
 import os
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,11 @@ import numpy as np
 import torch
 
 from soundsentry.deploy.bundle import GroupInfo, read_bundle_meta
-from soundsentry.errors import ConfigError, DataError, SoundSentryError
+from soundsentry.deploy.quality import ClipQuality, QualityLimits, band_top_hz, check_clip, min_seconds_of
+from soundsentry.errors import AudioError, ConfigError, DataError, SoundSentryError
 from soundsentry.types import Domain
+
+RESULT_COLUMNS = ("path", "machine_type", "section", "anomaly_score", "threshold", "decision", "error", "quality")
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,8 @@ class ClipScore:
         threshold: the group's decision threshold; NaN when unknown.
         decision: ``anomaly``, ``normal`` or ``error``.
         error: why the clip could not be scored (one line), else empty.
+        quality: the input-quality gate's verdict: ``ok``, or the problem that kept the clip from being scored
+            (:class:`~soundsentry.deploy.quality.QualityProblem`); empty when the gate did not run (unknown group).
     """
 
     path: str
@@ -41,6 +47,7 @@ class ClipScore:
     threshold: float
     decision: str
     error: str = ""
+    quality: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         finite = np.isfinite(self.score)
@@ -52,6 +59,7 @@ class ClipScore:
             "threshold": float(self.threshold) if np.isfinite(self.threshold) else None,
             "decision": self.decision,
             "error": self.error,
+            "quality": self.quality,
         }
 
 
@@ -90,6 +98,10 @@ class Detector:
         self.uses_chunks = self.input_kind == "chunks"
         self.device = device
         self.pipeline = build_feature_pipeline(self.recipe).to(device)
+        # bundles written before the gate have no min_seconds: the same computation, on load
+        stated = self.meta.get("min_seconds")
+        self.min_seconds = float(stated) if stated else min_seconds_of(self.pipeline, self.sample_rate)
+        self.min_sample_rate = math.ceil(2.0 * band_top_hz(self.pipeline, self.sample_rate))
         self.groups: dict[tuple[str, str], GroupInfo] = {}
         self._scorers: dict[tuple[str, str], Any] = {}
         for raw in self.meta["groups"]:
@@ -186,6 +198,8 @@ class Detector:
             "scorer": self.scorer_spec,
             "backend": self.backend,
             "sample_rate": self.sample_rate,
+            "min_seconds": self.min_seconds,
+            "min_sample_rate": self.min_sample_rate,
             "versions": self.meta.get("versions", {}),
             "created": self.meta.get("created"),
             "groups": [
@@ -196,6 +210,7 @@ class Detector:
                     "method": g.method,
                     "expected_false_alarm_rate": g.expected_false_alarm_rate,
                     "measured_false_alarm_rate": g.measured_false_alarm_rate,
+                    "domains": g.domains,
                     "n_train": g.n_train,
                 }
                 for g in self.groups.values()
@@ -259,12 +274,28 @@ class Detector:
         values = scorer.anomaly_score(rows, domains=domains) if domains else scorer.anomaly_score(rows)
         return float(values[0])
 
-    def score_waveform(self, wave: np.ndarray, machine_type: str, section: str, *, name: str = "") -> ClipScore:
-        """Score one mono waveform (at :attr:`sample_rate`) against its group; raises on unknown groups."""
+    def score_waveform(
+        self, wave: np.ndarray, machine_type: str, section: str, *, name: str = "", domain: str | None = None
+    ) -> ClipScore:
+        """Score one mono waveform (at :attr:`sample_rate`) against its group; raises on unknown groups.
+
+        ``domain`` (``source`` / ``target``), when known, picks that domain's threshold; otherwise the group's
+        domain-unknown threshold decides (:meth:`GroupInfo.threshold_for`). The score does not depend on it.
+        A waveform shorter than :attr:`min_seconds` is refused (an :class:`AudioError`): padded into its one
+        chunk, it would get a decision it does not deserve. Files go through the whole input-quality gate in
+        :meth:`score_file`.
+        """
         info = self.group(machine_type, section)
+        needed = round(self.min_seconds * self.sample_rate)
+        if wave.shape[-1] < needed:
+            raise AudioError(
+                f"{name or 'waveform'}: {wave.shape[-1]} samples, fewer than this detector's minimum of {needed} "
+                f"({self.min_seconds:.4f} s at {self.sample_rate} Hz); send a longer recording"
+            )
         score = self.score_input(self.scorer_input(wave, info.unit), info.machine_type, info.section)
-        decision = "anomaly" if score > info.threshold else "normal"
-        return ClipScore(name, info.machine_type, info.section, score, info.threshold, decision)
+        threshold = info.threshold_for(domain)
+        decision = "anomaly" if score > threshold else "normal"
+        return ClipScore(name, info.machine_type, info.section, score, threshold, decision)
 
     def load_clip(self, path: str | os.PathLike[str], *, max_seconds: float | None = None) -> np.ndarray:
         """Decode a file the way the training clips were decoded (rate, channel mix, length policy)."""
@@ -272,37 +303,62 @@ class Detector:
 
         f = self.recipe.features
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # an all-silent clip is scored, not refused
+            warnings.simplefilter("ignore")  # silence is the input-quality gate's call (score_file), not the loader's
             return load_audio(
                 path, f.sample_rate, duration=f.clip_seconds, length_policy=f.length_policy, max_seconds=max_seconds
             )
 
-    def score_file(self, path: str | os.PathLike[str], machine_type: str, section: str) -> ClipScore:
-        """Score one file; a bad file or unknown group gives a ClipScore with ``decision="error"``."""
-        threshold = float("nan")
+    def quality_limits(self, *, max_seconds: float | None = None) -> QualityLimits:
+        """What a clip must satisfy to be scored: this detector's minimum length and band, and ``max_seconds``."""
+        return QualityLimits(
+            min_seconds=self.min_seconds, min_sample_rate=self.min_sample_rate, max_seconds=max_seconds
+        )
+
+    def check_clip(
+        self, path: str | os.PathLike[str], *, name: str | None = None, max_seconds: float | None = None
+    ) -> ClipQuality:
+        """The input-quality gate on one file (:func:`~soundsentry.deploy.quality.check_clip`); never raises."""
+        return check_clip(path, self.quality_limits(max_seconds=max_seconds), name=name)
+
+    def score_file(
+        self, path: str | os.PathLike[str], machine_type: str, section: str, domain: str | None = None
+    ) -> ClipScore:
+        """Score one file that passes the input-quality gate (``domain`` as :meth:`score_waveform`).
+
+        A file the gate refuses, a file that fails later, or an unknown group gives a ClipScore with
+        ``decision="error"``, no score, a one-line ``error`` and (for the gate) ``quality`` naming the problem.
+        """
+        threshold, quality = float("nan"), ""
+        where = (str(path), machine_type, normalise_section(section), float("nan"))
         try:
-            threshold = self.group(machine_type, section).threshold
-            return self.score_waveform(self.load_clip(path), machine_type, section, name=str(path))
+            threshold = self.group(machine_type, section).threshold_for(domain)
+            verdict = self.check_clip(path)
+            quality = verdict.label
+            if not verdict.ok:
+                return ClipScore(*where, threshold, "error", verdict.reason, quality)
+            wave = self.load_clip(path)
+            return replace(
+                self.score_waveform(wave, machine_type, section, name=str(path), domain=domain), quality=quality
+            )
         except (SoundSentryError, OSError, RuntimeError) as err:
             message = str(err).splitlines()[0] if str(err) else type(err).__name__
-            return ClipScore(
-                str(path), machine_type, normalise_section(section), float("nan"), threshold, "error", message
-            )
+            return ClipScore(*where, threshold, "error", message, quality)
 
     def score_files(
         self,
-        items: Iterable[tuple[str | os.PathLike[str], str, str]],
+        items: Iterable[tuple[Any, ...]],
         *,
         progress: bool = False,
         total: int | None = None,
     ) -> list[ClipScore]:
-        """Score ``(path, machine_type, section)`` items; one result per item, errors included."""
+        """Score ``(path, machine_type, section)`` or ``(path, machine_type, section, domain)`` items; one result
+        per item, errors included."""
         from tqdm import tqdm
 
         iterator: Iterable[Any] = items
         if progress:
             iterator = tqdm(items, total=total, desc="scoring", unit="clip")
-        return [self.score_file(path, mtype, section) for path, mtype, section in iterator]
+        return [self.score_file(*item) for item in iterator]
 
 
 def normalise_section(section: str | int) -> str:
@@ -319,20 +375,22 @@ def load_detector(path: str | os.PathLike[str], **kwargs: Any) -> Detector:
     return Detector(path, **kwargs)
 
 
+def result_row(result: ClipScore) -> list[str]:
+    """One results-CSV row (:data:`RESULT_COLUMNS`) of a result; a missing score or threshold is empty."""
+    return [
+        result.path,
+        result.machine_type,
+        result.section,
+        "" if not np.isfinite(result.score) else repr(float(result.score)),
+        "" if not np.isfinite(result.threshold) else repr(float(result.threshold)),
+        result.decision,
+        result.error,
+        result.quality,
+    ]
+
+
 def results_table(results: Sequence[ClipScore]) -> str:
-    """CSV text of results: ``path,machine_type,section,anomaly_score,threshold,decision,error``."""
+    """CSV text of results with a header row: :data:`RESULT_COLUMNS`."""
     from soundsentry.evaluation._csv import csv_text
 
-    rows = [
-        [
-            r.path,
-            r.machine_type,
-            r.section,
-            "" if not np.isfinite(r.score) else repr(float(r.score)),
-            "" if not np.isfinite(r.threshold) else repr(float(r.threshold)),
-            r.decision,
-            r.error,
-        ]
-        for r in results
-    ]
-    return csv_text([["path", "machine_type", "section", "anomaly_score", "threshold", "decision", "error"], *rows])
+    return csv_text([list(RESULT_COLUMNS), *(result_row(r) for r in results)])

@@ -4,20 +4,26 @@ Endpoints:
 
 * ``GET /health``: ``{"status": "ok"}``; never needs the token (for load balancers and probes).
 * ``GET /info``: :meth:`Detector.info` (recipe, scorer, backend, groups with thresholds and false-alarm rates).
-* ``POST /score?machine_type=fan&section=00``: one clip as a raw body (``Content-Type: audio/wav`` or
-  ``audio/flac``), or one or more clips as ``multipart/form-data`` file parts (several files = a batch, one result
-  per file, in order); ``machine_type`` and ``section`` come from the query or from form fields. Answers
-  ``{"machine_type", "section", "results": [{"name", "anomaly_score", "threshold", "decision",
-  "expected_false_alarm_rate"}, ...]}``.
+* ``GET /metrics``: Prometheus text format (:mod:`soundsentry.deploy.metrics`): requests by endpoint and status,
+  latency, decisions per machine type / section, clips refused by the input-quality gate by reason. Needs the token
+  when one is configured, as ``/info`` does.
+* ``POST /score?machine_type=fan&section=00``: one clip as a raw body (``Content-Type: audio/wav``,
+  ``audio/flac``, ``audio/ogg`` or ``audio/mpeg``), or one or more clips as ``multipart/form-data`` file parts
+  (several files = a batch, one result per file, in order); ``machine_type`` and ``section`` come from the query or
+  from form fields. Answers ``{"machine_type", "section", "results": [{"name", "anomaly_score", "threshold",
+  "decision", "quality", "expected_false_alarm_rate"}, ...]}``.
 
 Errors are JSON ``{"detail": "<one line>"}`` with these codes:
 
 * 401: a token is configured and the ``Authorization: Bearer <token>`` header is missing or wrong.
 * 404: the detector has no such machine type / section (the message lists the known ones).
 * 413: the request body is larger than ``max_upload_bytes``, or a clip is longer than ``max_seconds``.
-* 415: a raw body whose content type is not WAV or FLAC.
-* 422: missing machine type, no clip, or a clip that is not decodable audio (or too short to score); in a batch
-  one bad clip fails the whole request and the message names it.
+* 415: a raw body whose content type is not WAV, FLAC, OGG or MP3.
+* 422: missing machine type, no clip, or a clip the input-quality gate (:mod:`soundsentry.deploy.quality`) refuses:
+  undecodable, empty, truncated, NaN / inf samples, shorter than the detector's minimum, recorded below its band,
+  silent, near-silent or clipped. In a batch one bad clip fails the whole request and the message names it. A
+  refusal by the gate (413 too long included) also carries ``quality`` (the first refused clip's problem) and
+  ``results``: one ``{"name", "anomaly_score": null, "decision": "error", "quality", "error"}`` per refused clip.
 * 504: scoring took longer than ``timeout_s`` (the request is answered; the worker finishes in the background).
 
 Uploaded bytes are written only inside a :class:`tempfile.TemporaryDirectory`, deleted when the request ends.
@@ -53,6 +59,8 @@ RAW_TYPES = {
     "audio/vnd.wave": ".wav",
     "audio/flac": ".flac",
     "audio/x-flac": ".flac",
+    "audio/ogg": ".ogg",
+    "audio/mpeg": ".mp3",
 }
 INSTALL_HINT = "the service needs FastAPI and uvicorn: pip install 'soundsentry[serve]'"
 
@@ -61,6 +69,7 @@ def require_serve_extra() -> None:
     """Raise a one-line :class:`ConfigError` with the install command when the ``serve`` extra is missing."""
     try:
         import fastapi  # noqa: F401
+        import prometheus_client  # noqa: F401
         import python_multipart  # noqa: F401
         import uvicorn  # noqa: F401
     except ImportError as err:
@@ -68,12 +77,18 @@ def require_serve_extra() -> None:
 
 
 class ServiceError(Exception):
-    """An error answered to the client as ``{"detail": message}`` with ``status``."""
+    """An error answered to the client as ``{"detail": message}`` with ``status``; ``quality`` names the problem
+    of a clip that cannot be judged (a :class:`~soundsentry.deploy.quality.QualityProblem` value), counted in
+    ``/metrics``."""
 
-    def __init__(self, status: int, message: str) -> None:
+    def __init__(
+        self, status: int, message: str, quality: str = "", results: list[dict[str, Any]] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
+        self.quality = quality
+        self.results = results  # the input-quality gate's verdict on each refused clip, sent next to ``detail``
 
 
 @dataclass(frozen=True)
@@ -90,8 +105,12 @@ def _suffix(upload: Upload) -> str:
         return ".wav"
     if upload.data[:4] == b"fLaC":
         return ".flac"
+    if upload.data[:4] == b"OggS":
+        return ".ogg"
+    if upload.data[:3] == b"ID3" or (len(upload.data) > 1 and upload.data[0] == 0xFF and upload.data[1] >= 0xE0):
+        return ".mp3"
     suffix = Path(upload.name).suffix.lower()
-    return suffix if suffix in (".wav", ".flac") else ".wav"
+    return suffix if suffix in (".wav", ".flac", ".ogg", ".mp3") else ".wav"
 
 
 def score_uploads(
@@ -99,26 +118,27 @@ def score_uploads(
 ) -> list[dict[str, Any]]:
     """Write the uploads into a temporary folder, score them, delete them; the work one request's thread does.
 
+    Every clip first passes the input-quality gate (:meth:`Detector.check_clip`); a request with a clip that
+    cannot be judged (undecodable, truncated, NaN, too short or too long, silent, clipped, a rate below the
+    detector's band) is refused as a whole and scores nothing.
+
     Raises:
-        ServiceError: 413 for a clip over ``max_seconds``, 422 for one that cannot be decoded or scored.
+        ServiceError: 413 for a clip over ``max_seconds``, 422 for one that fails the gate or cannot be scored;
+            for the gate, ``quality`` names the problem and ``results`` holds one ``decision: error`` entry per
+            refused clip.
     """
     import torch
-
-    from soundsentry.data.audio import audio_info
 
     info = detector.group(machine_type, section)
     results = []
     with tempfile.TemporaryDirectory(prefix="soundsentry-serve-") as tmp:
-        for i, upload in enumerate(uploads):
-            path = Path(tmp) / f"clip{i}{_suffix(upload)}"
+        paths = [Path(tmp) / f"clip{i}{_suffix(upload)}" for i, upload in enumerate(uploads)]
+        labels = [f"clip {i} ({u.name})" if len(uploads) > 1 else u.name for i, u in enumerate(uploads)]
+        for path, upload in zip(paths, uploads, strict=True):
             path.write_bytes(upload.data)
-            label = f"clip {i} ({upload.name})" if len(uploads) > 1 else upload.name
+        _gate(detector, uploads, paths, labels, max_seconds, info.threshold)
+        for path, upload, label in zip(paths, uploads, labels, strict=True):
             try:
-                seconds = audio_info(path).duration
-                if max_seconds is not None and seconds > max_seconds:
-                    raise ServiceError(
-                        413, f"{label}: clip is {seconds:.3f} s, longer than the limit of {max_seconds:g} s"
-                    )
                 with torch.no_grad():
                     score = detector.score_waveform(detector.load_clip(path), machine_type, section, name=upload.name)
             except SoundSentryError as err:
@@ -133,10 +153,46 @@ def score_uploads(
                     "anomaly_score": score.score,
                     "threshold": score.threshold,
                     "decision": score.decision,
+                    "quality": "ok",
                     "expected_false_alarm_rate": info.expected_false_alarm_rate,
                 }
             )
     return results
+
+
+def _gate(
+    detector: "Detector",
+    uploads: Sequence[Upload],
+    paths: Sequence[Path],
+    labels: Sequence[str],
+    max_seconds: float | None,
+    threshold: float,
+) -> None:
+    """Run the input-quality gate on every clip of a request; a :class:`ServiceError` when any fails: 413 for a
+    clip over ``max_seconds``, else 422, with the first refused clip's reason as ``detail``."""
+    from soundsentry.deploy.quality import QualityProblem
+
+    refused = []
+    for path, upload, label in zip(paths, uploads, labels, strict=True):
+        verdict = detector.check_clip(path, name=label, max_seconds=max_seconds)
+        if not verdict.ok:
+            refused.append((upload.name, verdict))
+    if not refused:
+        return
+    _, first = refused[0]
+    entries = [
+        {
+            "name": name,
+            "anomaly_score": None,
+            "threshold": threshold,
+            "decision": "error",
+            "quality": verdict.label,
+            "error": verdict.reason,
+        }
+        for name, verdict in refused
+    ]
+    status = 413 if first.label == QualityProblem.TOO_LONG.value else 422
+    raise ServiceError(status, first.reason, quality=first.label, results=entries)
 
 
 def create_app(
@@ -160,7 +216,9 @@ def create_app(
     """
     require_serve_extra()
     from fastapi import FastAPI, Request
-    from fastapi.responses import JSONResponse
+    from fastapi.responses import JSONResponse, Response
+
+    from soundsentry.deploy.metrics import MetricsMiddleware, ServiceMetrics
 
     if token is not None and not token:
         raise ConfigError("the API token is empty; put a non-empty token in the token file")
@@ -180,11 +238,19 @@ def create_app(
     app = FastAPI(title="soundsentry detector", description="Anomalous machine-sound detection.", lifespan=lifespan)
     app.state.detector = detector
     app.state.pool = pool
+    metrics = app.state.metrics = ServiceMetrics()  # per app: several apps in one process do not collide
+    app.add_middleware(MetricsMiddleware, metrics=metrics, endpoints=lambda: [r.path for r in app.routes])
 
     @app.exception_handler(ServiceError)
     async def _service_error(request: Request, err: ServiceError) -> JSONResponse:
+        if err.quality:  # one count per refused clip of the request
+            for entry in err.results or [{"quality": err.quality}]:
+                metrics.observe_rejection(str(entry.get("quality") or err.quality))
         headers = {"WWW-Authenticate": "Bearer"} if err.status == 401 else None
-        return JSONResponse({"detail": err.message}, status_code=err.status, headers=headers)
+        body: dict[str, Any] = {"detail": err.message}
+        if err.quality:
+            body.update(quality=err.quality, results=err.results or [])
+        return JSONResponse(body, status_code=err.status, headers=headers)
 
     def check_token(request: Request) -> None:
         if token is None:
@@ -216,6 +282,12 @@ def create_app(
         check_token(request)
         return detector.info()
 
+    @app.get("/metrics")
+    async def metrics_text(request: Request) -> Response:
+        check_token(request)
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
     @app.post("/score")
     async def score(request: Request) -> dict[str, Any]:
         check_token(request)
@@ -230,7 +302,7 @@ def create_app(
             raise ServiceError(
                 415,
                 f"unsupported content type {content_type or '(none)'!r}; send multipart/form-data file parts or a "
-                "raw audio/wav or audio/flac body",
+                "raw audio/wav, audio/flac, audio/ogg or audio/mpeg body",
             )
         machine_type = request.query_params.get("machine_type") or fields.get("machine_type")
         section = request.query_params.get("section") or fields.get("section") or "00"
@@ -250,6 +322,7 @@ def create_app(
             results = await asyncio.wait_for(job, timeout_s)
         except asyncio.TimeoutError:
             raise ServiceError(504, f"scoring took longer than the limit of {timeout_s:g} s; try again later") from None
+        metrics.observe_decisions(info.machine_type, info.section, results)
         return {"machine_type": info.machine_type, "section": info.section, "results": results}
 
     return app
