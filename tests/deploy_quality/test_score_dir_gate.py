@@ -198,3 +198,31 @@ def test_score_waveform_refuses_a_waveform_shorter_than_the_minimum(quality_dete
         with pytest.raises(AudioError, match="fewer than this detector's minimum"):
             quality_detector.score_waveform(noise(1.0)[:length], "fan", "00", name="w")
     assert quality_detector.score_waveform(noise(1.0)[:n], "fan", "00").decision in ("normal", "anomaly")
+
+
+@pytest.mark.slow
+def test_a_sigkilled_score_dir_process_resumes_to_the_uninterrupted_result(
+    quality_bundle: Path, quality_detector: Detector, good_clips: list[Path], tmp_path: Path
+) -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    folder = _plain_folder(good_clips, tmp_path, n=150)
+    out = tmp_path / "results.csv"
+    args = ["score-dir", str(quality_bundle), str(folder), "-o", str(out), "--machine-type", "fan"]
+    process = subprocess.Popen([sys.executable, "-m", "soundsentry.cli", *args], stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while process.poll() is None and time.monotonic() < deadline:
+        if out.is_file() and out.read_text(encoding="utf-8").count("\n") >= 4:  # header + 3 rows on disk
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
+    process.wait(timeout=60)
+    killed = process.returncode == -signal.SIGKILL
+    kept = len(_rows(out))
+    assert kept >= 3 and (not killed or kept < 150)
+    assert main(args) == 0
+    score_dir(quality_detector, folder, tmp_path / "fresh.csv", machine_type="fan", progress=False)
+    assert _rows(out) == _rows(tmp_path / "fresh.csv")
