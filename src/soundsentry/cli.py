@@ -15,6 +15,7 @@ from pathlib import Path
 
 from soundsentry import __version__
 from soundsentry.deploy import cli as deploy_cli
+from soundsentry.deploy import fit_cli
 from soundsentry.distributed import is_global_zero
 from soundsentry.errors import SoundSentryError
 from soundsentry.scenes import cli as scenes_cli
@@ -35,7 +36,7 @@ Stages (files between them):
   list      list registered components and packaged recipes
   demo      the generated set, the reference detectors and the flagship recipe, end to end
 """
-DESCRIPTION += deploy_cli.DESCRIPTION
+DESCRIPTION += fit_cli.DESCRIPTION + deploy_cli.DESCRIPTION
 
 
 def _add_synth(sub: argparse._SubParsersAction) -> None:
@@ -235,6 +236,7 @@ def build_parser() -> argparse.ArgumentParser:
         _add_demo,
     ):
         add(sub)
+    fit_cli.add_parser(sub)
     deploy_cli.add_parsers(sub)
     scenes_cli.add_parser(sub)
     return parser
@@ -296,6 +298,8 @@ def _dispatch(args: argparse.Namespace) -> None:
     elif args.command == "demo":
         recipes = args.recipes or pipeline.DEMO_RECIPES
         pipeline.demo(args.out, seed=args.seed, scale=args.scale, recipes=recipes)
+    elif args.command == fit_cli.COMMAND:
+        fit_cli.dispatch(args)
     elif args.command in deploy_cli.COMMANDS:
         deploy_cli.dispatch(args)
     elif args.command == scenes_cli.COMMAND:

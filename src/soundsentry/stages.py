@@ -88,6 +88,7 @@ def train(
     from soundsentry.training.data import ALL_UNIT, training_units, unit_of
     from soundsentry.training.features import build_feature_pipeline
     from soundsentry.training.modelfile import MODEL_FILE, read_model_file
+    from soundsentry.training.phases import check_can_learn
     from soundsentry.training.trainer import fit_transfer_unit, fit_unit
 
     recipe = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
@@ -99,6 +100,7 @@ def train(
         shutil.rmtree(run_dir / "models")
     dump_resolved(recipe, run_dir / CONFIG_FILE)
     clips = read_clips(Path(manifest_path))
+    check_can_learn(recipe, clips)  # a classifier over one class learns nothing: refused before any work
     if Path(manifest_path).resolve() != (run_dir / MANIFEST_FILE).resolve():
         write_manifest(clips, run_dir / MANIFEST_FILE)
 

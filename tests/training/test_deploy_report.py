@@ -73,7 +73,7 @@ def _parse(path: Path) -> _Checker:
 def test_report_has_every_section_with_embedded_images(run_dir: Path, tmp_path: Path) -> None:
     out = write_report(run_dir, tmp_path / "report.html")
     page = _parse(out)
-    assert page.ids == ["results", "roc", "histograms", "embedding-map", "config", "train-summary"]
+    assert page.ids == ["results", "roc", "histograms", "domain-thresholds", "embedding-map", "config", "train-summary"]
     alts = [img["alt"] for img in page.images]
     types = ["fan", "motor", "slider", "valve"]
     assert alts == [f"ROC curves of {t}" for t in types] + [f"score histograms of {t}" for t in types] + [
@@ -87,7 +87,8 @@ def test_report_has_every_section_with_embedded_images(run_dir: Path, tmp_path: 
     with open(next((run_dir / "results").glob("*/results.csv")), newline="") as f:
         rows = list(csv.reader(f))
     assert page.cells[: len(rows[0])] == rows[0]
-    assert len(page.cells) == len(rows) * len(rows[0])
+    # then the thresholds-per-domain table: a header and a row per domain (source, target) of the 8 groups
+    assert len(page.cells) == len(rows) * len(rows[0]) + 10 * (1 + 2 * 8)
     first = dict(zip(rows[0], rows[1], strict=True))
     shown = dict(zip(rows[0], page.cells[len(rows[0]) : 2 * len(rows[0])], strict=True))
     assert float(shown["pAUC"]) == pytest.approx(100 * float(first["pAUC"]), abs=0.005)

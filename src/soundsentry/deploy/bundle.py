@@ -18,10 +18,14 @@ Mahalanobis or a seeded GMM). Nothing in a bundle is executable, it does not dep
 format, and a loaded detector scores exactly as the run's ``score`` stage does (tested).
 
 Thresholds: the training clips' out-of-fold scores (each scored by a scorer fitted without it, as the ``score``
-stage does) are honest samples of "normal". ``gamma`` fits a gamma distribution to them and takes its
-``percentile`` quantile (the DCASE baselines' rule); ``quantile`` takes the empirical quantile. Either way the
-expected false-alarm rate on normal clips is ``1 - percentile``; the bundle also records the rate measured on the
-out-of-fold scores.
+stage does) are honest samples of "normal"; a run made by ``soundsentry fit`` lists held-out normal clips in
+``calibration.json``, and their scores (by the scorer fitted on the training clips) are used instead. ``gamma``
+fits a gamma distribution to them and takes its ``percentile`` quantile (the DCASE baselines' rule); ``quantile``
+takes the empirical quantile. Either way the expected false-alarm rate on normal clips is ``1 - percentile``.
+Each domain gets its own threshold, and a clip of unknown domain the largest of them
+(:mod:`soundsentry.deploy.thresholds`); the bundle records the rate measured on each domain's calibration clips.
+
+A run whose model did not learn (a classifier over one class, recorded in its ``model.pt``) is refused.
 """
 
 from __future__ import annotations
@@ -34,12 +38,13 @@ import shutil
 import tempfile
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from soundsentry.deploy.thresholds import CALIBRATION_FILE
 from soundsentry.errors import ConfigError, DataError
 from soundsentry.io import atomic_output, atomic_write_text
 
@@ -61,11 +66,15 @@ class GroupInfo:
         unit: the embedding model that embeds its clips (machine type, or ``all``).
         bank: bank file, relative to the bundle folder.
         n_train: normal training clips in the bank.
-        threshold: decision threshold (score > threshold -> anomaly).
+        threshold: decision threshold of a clip whose domain is not known (score > threshold -> anomaly).
         method: ``gamma`` or ``quantile``.
         percentile: the quantile used, in (0, 1).
         expected_false_alarm_rate: ``1 - percentile``: share of normal clips expected above the threshold.
-        measured_false_alarm_rate: share of the training clips' out-of-fold scores above the threshold.
+        measured_false_alarm_rate: share of the calibration scores above ``threshold``.
+        domains: per domain (``source``, ``target``): its ``threshold``, ``n`` calibration clips and measured
+            false-alarm rates (:class:`~soundsentry.deploy.thresholds.GroupThresholds`); empty in older bundles.
+        threshold_rule: how ``threshold`` follows from the per-domain ones; empty in older bundles.
+        calibration: the clips the thresholds were calibrated on; empty in older bundles.
     """
 
     machine_type: str
@@ -78,6 +87,14 @@ class GroupInfo:
     percentile: float
     expected_false_alarm_rate: float
     measured_false_alarm_rate: float
+    domains: dict[str, dict[str, Any]] = field(default_factory=dict)
+    threshold_rule: str = ""
+    calibration: str = ""
+
+    def threshold_for(self, domain: str | None) -> float:
+        """The threshold of a clip of ``domain`` (``source`` / ``target``); the domain-unknown one otherwise."""
+        entry = self.domains.get(str(domain)) if domain else None
+        return float(entry["threshold"]) if entry else float(self.threshold)
 
 
 def _sha256(path: Path) -> str:
@@ -109,14 +126,50 @@ def bank_name(machine_type: str, section: str) -> str:
 
 
 def _threshold(train_scores: np.ndarray, method: str, percentile: float) -> float:
-    from soundsentry.evaluation.threshold import fit_gamma_threshold
+    from soundsentry.deploy.thresholds import threshold_of
 
-    finite = train_scores[np.isfinite(train_scores)]
-    if method == "gamma":
-        return fit_gamma_threshold(finite, percentile)
-    if finite.size < 2:
-        raise DataError(f"an empirical quantile threshold needs at least 2 training scores, got {finite.size}")
-    return float(np.quantile(finite, percentile))
+    return threshold_of(train_scores, method, percentile)
+
+
+def _calibration_clips(run_dir: Path, clips: list[Any]) -> list[Any]:
+    """The held-out normal clips listed in ``run_dir/calibration.json`` (``soundsentry fit``), as non-fit clips;
+    none for a run without that file."""
+    import dataclasses
+
+    from soundsentry.types import Label, Split
+
+    path = run_dir / CALIBRATION_FILE
+    if not path.is_file():
+        return []
+    try:
+        listed = set(json.loads(path.read_text(encoding="utf-8"))["clips"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{path}: unreadable ({err}); run `soundsentry fit` again") from None
+    held = [c for c in clips if c.path in listed]
+    if len(held) != len(listed):
+        raise DataError(f"{path}: lists clips the run's manifest does not have; run `soundsentry fit` again")
+    return [dataclasses.replace(c, split=Split.TEST, label=Label.NORMAL) for c in held]
+
+
+def check_trained(model_path: Path) -> None:
+    """Refuse a ``model.pt`` whose network did not learn: its training record says so, or (a model file written
+    before the record) it holds a classification head over a single class.
+
+    Raises:
+        DataError: one line naming the file and what to do.
+    """
+    from soundsentry.training.modelfile import read_model_file
+
+    payload = read_model_file(model_path)
+    record = payload.get("training")
+    learned = record.get("learned") if isinstance(record, dict) else None
+    one_class = bool(payload.get("head_state_dict")) and len(payload.get("classes", ())) < 2
+    if learned is False or (record is None and one_class):
+        why = record.get("reason") if isinstance(record, dict) and record.get("reason") else "one class"
+        raise DataError(
+            f"{model_path}: this model did not learn ({why}); it is not exported. Build a detector with "
+            "`soundsentry fit DATA -o DETECTOR`, or train a recipe that needs no classes (sentry_flagship)"
+        )
 
 
 def _training_logits(
@@ -160,6 +213,22 @@ def _bank_arrays(
     return {"embeddings": features[idx][:, :width].astype(np.float32), "domains": domains}
 
 
+HELD_OUT = "held-out normal clips, scored by the scorer fitted on the training clips"
+OUT_OF_FOLD = "the training clips' out-of-fold scores"
+BOTH = "held-out normal clips (too few alone) and the training clips' out-of-fold scores"
+
+
+def _calibration_rows(
+    scored: list[Any], fit: list[Any], held: list[Any], group: tuple[str, str], idx: np.ndarray
+) -> np.ndarray:
+    """Rows of ``scored`` a group's thresholds are calibrated on: its held-out clips (rows after the training
+    clips) when it has enough for a threshold, else those and its training clips' out-of-fold scores (``idx``)."""
+    from soundsentry.deploy.thresholds import MIN_DOMAIN_SCORES
+
+    rows = np.array([len(fit) + j for j, c in enumerate(held) if c.group == group], dtype=np.int64)
+    return rows if rows.size >= MIN_DOMAIN_SCORES else np.concatenate([idx, rows])
+
+
 def export_detector(
     run_dir: str | os.PathLike[str],
     out_dir: str | os.PathLike[str],
@@ -183,6 +252,7 @@ def export_detector(
     Returns:
         ``out_dir``.
     """
+    from soundsentry.deploy.thresholds import RULE, group_thresholds
     from soundsentry.scoring import is_fit_clip, score_clips
     from soundsentry.stages import CONFIG_FILE, MANIFEST_FILE, _read_clips, load_centres, load_embeddings
     from soundsentry.training.data import unit_of
@@ -217,25 +287,31 @@ def export_detector(
     fit = [c for c in clips if is_fit_clip(c)]
     if not fit:
         raise DataError(f"{run_dir / MANIFEST_FILE}: no normal training clips to fit the detector on")
+    for unit in sorted({unit_of(c, recipe.train.mode) for c in fit}):
+        if (run_dir / "models" / unit / MODEL_FILE).is_file():
+            check_trained(run_dir / "models" / unit / MODEL_FILE)
+    held = _calibration_clips(run_dir, clips)
+    scored = fit + held  # the rows of ``features`` / ``oof``: training clips first, then held-out normals
     class_indices: dict[tuple[str, str], int] = {}
     kind = getattr(probe, "input_kind", "embedding")
     chunk_clip: np.ndarray | None = None  # for a chunk scorer: each row of ``features`` is a chunk of this clip
     centres = load_centres(run_dir, fit) if getattr(probe, "wants_centres", False) else None
-    # Every clip here is a training clip: out-of-fold scores, computed the way the detector will score new
-    # clips (their domain is not known, so a domain-aware scorer takes the more normal of its two models).
+    # Training clips get out-of-fold scores, held-out clips the scores of a scorer fitted on the training clips,
+    # computed the way the detector will score new clips (their domain is not known, so a domain-aware scorer
+    # takes the more normal of its two models).
     if kind == "logits":
-        features, oof, class_indices = _training_logits(run_dir, recipe, fit, spec)
+        features, oof, class_indices = _training_logits(run_dir, recipe, scored, spec)
         centres = None
     elif kind == "chunks":
         from soundsentry.chunk_scoring import score_chunk_clips
         from soundsentry.runfiles import load_chunk_embeddings
 
-        features, chunk_clip = load_chunk_embeddings(run_dir, fit)
+        features, chunk_clip = load_chunk_embeddings(run_dir, scored)
         features = features.astype(np.float64)
-        oof = score_chunk_clips(features, chunk_clip, fit, spec, centres=centres, domain=Domain.UNKNOWN)
+        oof = score_chunk_clips(features, chunk_clip, scored, spec, centres=centres, domain=Domain.UNKNOWN)
     else:
-        features = load_embeddings(run_dir, fit).astype(np.float64)
-        oof = score_clips(features, fit, spec, centres=centres, domain=Domain.UNKNOWN)
+        features = load_embeddings(run_dir, scored).astype(np.float64)
+        oof = score_clips(features, scored, spec, centres=centres, domain=Domain.UNKNOWN)
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
@@ -254,14 +330,16 @@ def export_detector(
             (staging / rel).parent.mkdir(exist_ok=True)
             arrays = _bank_arrays(fit, idx, features, chunk_clip)
             if centres is not None:
-                arrays["centres"] = centres[group].astype(np.float32)
+                arrays["centres"] = np.asarray(centres[group], dtype=np.float32)
+                # Each row's class domain, so the refitted domain-aware scorer starts each domain's model from
+                # its own centres (train.classes: section_domain), as the score stage does.
+                arrays["centre_domains"] = np.array([d.value for d in centres[group].domains])
             if group in class_indices:
                 arrays["class_index"] = np.array(class_indices[group])
             with atomic_output(staging / rel) as tmp, open(tmp, "wb") as f:
                 np.savez(f, **arrays)
-            threshold = _threshold(oof[idx], method, percentile)
-            finite = oof[idx][np.isfinite(oof[idx])]
-            measured = float(np.mean(finite > threshold)) if finite.size else float("nan")
+            cal = _calibration_rows(scored, fit, held, group, idx)
+            limits = group_thresholds(oof[cal], [scored[i].domain.value for i in cal], method, percentile)
             groups.append(
                 GroupInfo(
                     machine_type=group[0],
@@ -269,14 +347,19 @@ def export_detector(
                     unit=unit_of(fit[idx[0]], recipe.train.mode),
                     bank=rel,
                     n_train=int(idx.size),
-                    threshold=float(threshold),
+                    threshold=limits.threshold,
                     method=method,
                     percentile=float(percentile),
                     expected_false_alarm_rate=round(1.0 - float(percentile), 12),
-                    measured_false_alarm_rate=measured,
+                    measured_false_alarm_rate=limits.measured_false_alarm_rate,
+                    domains=limits.domains,
+                    threshold_rule=RULE,
+                    calibration=HELD_OUT if cal[0] >= len(fit) else (BOTH if cal[-1] >= len(fit) else OUT_OF_FOLD),
                 )
             )
         files = sorted(p for p in staging.rglob("*") if p.is_file())
+        from soundsentry.deploy.quality import recipe_min_seconds
+
         meta = {
             "format": BUNDLE_FORMAT,
             "kind": "soundsentry-detector",
@@ -285,11 +368,13 @@ def export_detector(
             "run": str(run_dir.resolve()),
             "recipe": recipe.to_dict(),
             "scorer": spec,
+            "min_seconds": recipe_min_seconds(recipe),  # shortest clip the input-quality gate lets through
             "units": {unit: f"models/{unit}.pt" for unit in units},
             "groups": [asdict(g) for g in groups],
             "manifest_summary": {
                 "clips": len(clips),
                 "normal_training_clips": len(fit),
+                "held_out_normal_clips": len(held),
                 "per_group": {f"{t}/{s}": n for (t, s), n in sorted(Counter(c.group for c in fit).items())},
                 "datasets": sorted({c.dataset for c in clips}),
             },
@@ -349,10 +434,12 @@ def read_bundle_meta(path: str | os.PathLike[str], *, verify: bool = True) -> di
 __all__ = [
     "BUNDLE_FILE",
     "BUNDLE_FORMAT",
+    "CALIBRATION_FILE",
     "THRESHOLD_METHODS",
     "BundleError",
     "GroupInfo",
     "bank_name",
+    "check_trained",
     "export_detector",
     "read_bundle_meta",
 ]

@@ -2,8 +2,10 @@
 
 Sections: the results table of every scorer (``RUN/results/<scorer>/results.csv``), ROC curves per machine type
 and section, test score histograms of normal vs anomalous clips per domain with the gamma threshold fitted on the
-training clips' (out-of-fold) scores, an embedding map per model unit (t-SNE, coloured by section, marked by
-label; :mod:`soundsentry.evaluation.embedding_map`), the resolved config and the training summary. Images are
+training clips' (out-of-fold) scores, the thresholds per domain with the false-alarm rates measured on each
+domain's normal clips (:mod:`soundsentry.deploy.thresholds`), an embedding map per model unit (t-SNE, coloured by
+section, marked by label; :mod:`soundsentry.evaluation.embedding_map`), the resolved config and the training
+summary. Images are
 PNGs drawn with matplotlib's Agg canvas and embedded as base64; every string from the run is HTML-escaped; the
 file is written atomically.
 """
@@ -208,6 +210,77 @@ def _embedding_maps(run_dir: Path, clips: list[Clip], mode: str) -> list[str]:
         ]
 
 
+def _rate_cell(values: np.ndarray, threshold: float) -> str:
+    """``k / n (p %)`` of ``values`` above ``threshold``; empty without values."""
+    values = values[np.isfinite(values)]
+    if not values.size:
+        return ""
+    k = int((values > threshold).sum())
+    return f"{k} / {values.size} ({100.0 * k / values.size:.0f} %)"
+
+
+def _calibration_clips(run: Path, clips: list[Clip]) -> set[str]:
+    """Paths of the held-out normal clips a ``soundsentry fit`` run calibrates on (none for other runs)."""
+    from soundsentry.deploy.thresholds import CALIBRATION_FILE
+
+    path = run / CALIBRATION_FILE
+    if not path.is_file():
+        return set()
+    try:
+        return set(json.loads(path.read_text(encoding="utf-8"))["clips"])
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError) as err:
+        raise DataError(f"{path}: unreadable ({err}); run `soundsentry fit` again") from None
+
+
+def _domain_threshold_table(run: Path, clips: list[Clip], scores: dict[str, float], percentile: float) -> str:
+    """Per (machine type, section, domain): its threshold (gamma at ``percentile`` of its calibration clips'
+    scores: the held-out normals of a ``fit`` run, else the training clips' out-of-fold scores), the domain-unknown
+    threshold, and the false-alarm rates measured on the calibration normals and on the labelled test normals."""
+    from soundsentry.deploy.thresholds import MIN_DOMAIN_SCORES, group_thresholds
+    from soundsentry.scoring import is_fit_clip
+
+    held = _calibration_clips(run, clips)
+    head = [
+        "machine type", "section", "domain", "calibration clips", "threshold", "domain-unknown threshold",
+        "false alarms, own threshold", "false alarms, domain-unknown", "test normals, own threshold",
+        "test normals, domain-unknown",
+    ]  # fmt: skip
+    rows = []
+    for group in sorted({c.group for c in clips if is_fit_clip(c)}):
+        cal = [c for c in clips if c.group == group and c.path in held]
+        if len(cal) < MIN_DOMAIN_SCORES:  # as export: too few held out, the training clips' scores join
+            cal += [c for c in clips if c.group == group and is_fit_clip(c)]
+        values = np.array([scores.get(c.path, np.nan) for c in cal])
+        try:
+            limits = group_thresholds(values, [c.domain.value for c in cal], "gamma", percentile)
+        except DataError as err:
+            rows.append([*group, "", str(len(cal)), f"n/a ({err})", "", "", "", "", ""])
+            continue
+        tests = [
+            c for c in clips if c.group == group and c.split is Split.TEST and c.label is Label.NORMAL
+            and c.path not in held
+        ]  # fmt: skip
+        for domain, entry in limits.domains.items():
+            mine = np.array([scores.get(c.path, np.nan) for c in cal if c.domain.value == domain])
+            test = np.array([scores.get(c.path, np.nan) for c in tests if c.domain.value == domain])
+            rows.append(
+                [
+                    *group,
+                    domain,
+                    str(entry["n"]),
+                    f"{entry['threshold']:.4g}" + ("" if entry["own"] else " (all domains: too few clips)"),
+                    f"{limits.threshold:.4g}",
+                    _rate_cell(mine, entry["threshold"]),
+                    _rate_cell(mine, limits.threshold),
+                    _rate_cell(test, entry["threshold"]),
+                    _rate_cell(test, limits.threshold),
+                ]  # fmt: skip
+            )
+    head_html = "".join(f"<th>{html.escape(h)}</th>" for h in head)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table><thead><tr>{head_html}</tr></thead><tbody>{body}</tbody></table>"
+
+
 def _pre(path: Path, *, as_json: bool = False) -> str:
     if not path.is_file():
         return f"<p>{html.escape(path.name)}: not found in the run.</p>"
@@ -289,6 +362,16 @@ def write_report(
                     )
                 )
             )
+        from soundsentry.deploy.thresholds import RULE
+
+        calibration = "held-out normal clips'" if _calibration_clips(run, clips) else "training clips' out-of-fold"
+        parts += [
+            f"<h2 id='domain-thresholds'>Thresholds per domain ({html.escape(spec)}; gamma at {percentile:g} of the "
+            f"{calibration} scores)</h2>",
+            f"<p>Domain-unknown threshold: the {html.escape(RULE)}. False alarms: normal clips above the threshold, "
+            "measured on the calibration clips and on the test set's normal clips of each domain.</p>",
+            _domain_threshold_table(run, clips, scores, percentile),
+        ]
     else:
         parts.append(f"<p>No scores of {html.escape(spec or 'any scorer')}; run <code>soundsentry score</code>.</p>")
     if embedding_map:

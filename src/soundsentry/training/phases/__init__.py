@@ -22,9 +22,11 @@ the loop.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from soundsentry.config import Recipe
+from soundsentry.training.phases import checks
 from soundsentry.training.phases.autoencoder import Autoencoder
 from soundsentry.training.phases.classifier import Classifier
 from soundsentry.training.phases.frozen import Frozen
@@ -32,6 +34,7 @@ from soundsentry.training.phases.pretrain import InitFrom, Pretrain
 from soundsentry.training.phases.transfer import Transfer, restrict_head
 from soundsentry.training.phases.two_step import SourceStep, TargetFinetune
 from soundsentry.training.unit import Phase
+from soundsentry.types import Clip
 
 
 def _needs_training(recipe: Recipe) -> bool:
@@ -66,6 +69,12 @@ def resolve_phases(recipe: Recipe, *, integrated: Path | None = None) -> list[Ph
     return phases
 
 
+def check_can_learn(recipe: Recipe, clips: Sequence[Clip]) -> None:
+    """Refuse, before any work, a recipe whose classifier phases would train on fewer than two classes
+    (:func:`soundsentry.training.phases.checks.check_can_learn`; a one-line :class:`DataError`)."""
+    checks.check_can_learn(recipe, clips, resolve_phases(recipe))
+
+
 __all__ = [
     "Autoencoder",
     "Frozen",
@@ -76,6 +85,7 @@ __all__ = [
     "SourceStep",
     "TargetFinetune",
     "Transfer",
+    "check_can_learn",
     "resolve_phases",
     "restrict_head",
 ]

@@ -7,6 +7,7 @@ from soundsentry.training.loop import fit, train_loader
 from soundsentry.training.modelfile import build_head
 from soundsentry.training.module import MarginClassifierModule, PairMixupModule
 from soundsentry.training.monitor import checkpoint_monitor
+from soundsentry.training.phases.checks import probe_loss, record_training, refuse_zero_loss
 from soundsentry.training.unit import Fitted, Phase, UnitRun
 
 
@@ -20,12 +21,15 @@ class Classifier(Phase):
     """``train.epochs`` epochs on every training chunk of the unit; checkpoints in the unit folder."""
 
     name = "classifier"
+    needs_classes = True
 
     def setup(self, run: UnitRun) -> None:
         setup_classifier(run)
 
     def fit(self, run: UnitRun) -> None:
         t = run.recipe.train
+        initial = probe_loss(run)
+        refuse_zero_loss(run, initial)
         monitor = checkpoint_monitor(run)
         loader = train_loader(run.recipe, run.cache, run.chunk_labels, len(run.classes), run.train_chunk, None)
         module_class = PairMixupModule if t.mixup and t.geometric_weight > 0 else MarginClassifierModule
@@ -40,3 +44,4 @@ class Classifier(Phase):
             selection=monitor.selection,
         )
         run.fitted = Fitted(trainer, selected, selected.name)
+        record_training(run, ran=True, initial_loss=initial)

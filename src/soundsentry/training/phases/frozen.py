@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from soundsentry.distributed import is_global_zero
+from soundsentry.training.phases.checks import record_training
 from soundsentry.training.unit import Fitted, Phase, UnitRun
 
 CHECKPOINT = "untrained"
@@ -33,3 +34,4 @@ class Frozen(Phase):
         fitted = "; standardiser fitted on the training chunks" if run.recipe.features.standardize != "none" else ""
         print(f"[{run.unit}] {run.recipe.backbone.name}: nothing to train{fitted}")
         run.fitted = Fitted(_MainProcess(is_global_zero()), run.out_dir / CHECKPOINT, CHECKPOINT)
+        record_training(run, ran=False, reason="a backbone without parameters: nothing to learn")

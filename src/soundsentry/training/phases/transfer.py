@@ -13,6 +13,7 @@ from soundsentry.training.loop import fit, train_loader
 from soundsentry.training.modelfile import build_embedding_model, build_head
 from soundsentry.training.module import MarginClassifierModule
 from soundsentry.training.monitor import checkpoint_monitor
+from soundsentry.training.phases.checks import probe_loss, record_training, refuse_zero_loss
 from soundsentry.training.unit import Fitted, Phase, UnitRun, seed
 
 
@@ -41,6 +42,7 @@ class Transfer(Phase):
     """
 
     name = "transfer"
+    needs_classes = True
 
     def __init__(self, integrated: Path) -> None:
         self.integrated = Path(integrated)
@@ -62,6 +64,8 @@ class Transfer(Phase):
 
     def fit(self, run: UnitRun) -> None:
         t = run.recipe.train
+        initial = probe_loss(run)
+        refuse_zero_loss(run, initial)
         monitor = checkpoint_monitor(run)
         loader = train_loader(run.recipe, run.cache, run.chunk_labels, len(run.classes), run.train_chunk, None)
         module = MarginClassifierModule(run.model, run.head, t, batches_per_epoch=len(loader), trainable=["head"])
@@ -81,3 +85,4 @@ class Transfer(Phase):
             selection=monitor.selection,
         )
         run.fitted = Fitted(trainer, selected, selected.name)
+        record_training(run, ran=True, initial_loss=initial)

@@ -14,6 +14,7 @@ from soundsentry.training.loop import fit, train_loader
 from soundsentry.training.modelfile import MODEL_FILE, save_model
 from soundsentry.training.module import MarginClassifierModule
 from soundsentry.training.monitor import checkpoint_monitor
+from soundsentry.training.phases.checks import RECORD_KEY, probe_loss, record_training, refuse_zero_loss
 from soundsentry.training.phases.classifier import setup_classifier
 from soundsentry.training.unit import Fitted, Phase, UnitRun, seed
 from soundsentry.types import Domain
@@ -38,6 +39,7 @@ class SourceStep(Phase):
     """Step 1: ``train.epochs`` epochs on the source chunks; skipped on resume once ``step1/model.pt`` exists."""
 
     name = "source_step"
+    needs_classes = True
 
     def setup(self, run: UnitRun) -> None:
         setup_classifier(run)
@@ -55,6 +57,9 @@ class SourceStep(Phase):
             module.head.load_state_dict(done["head_state_dict"])
             print(f"[{run.unit}] step 1 finished earlier ({step1_model}); continuing with step 2")
             return
+        initial = probe_loss(run)
+        refuse_zero_loss(run, initial)
+        run.extra_meta[RECORD_KEY] = {"initial_loss": initial}
         trainer, selected = fit(run.recipe, module, loader, val_loader, step1_model.parent, resume=run.resume)
         if trainer.is_global_zero:
             save_model(step1_model, run.model, run.head, run.meta(f"{STEP1_DIR}/{selected.name}"))
@@ -65,6 +70,7 @@ class TargetFinetune(Phase):
     target one), only the ``finetune.trainable`` parameters updated, with ``finetune.optimizer`` if set."""
 
     name = "target_finetune"
+    needs_classes = True
 
     def fit(self, run: UnitRun) -> None:
         t = run.recipe.train
@@ -85,3 +91,4 @@ class TargetFinetune(Phase):
             run.recipe, module, loader, None, run.out_dir, resume=run.resume, max_steps=t.finetune.steps
         )
         run.fitted = Fitted(trainer, selected, selected.name)
+        record_training(run, ran=True)

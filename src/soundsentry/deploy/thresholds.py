@@ -1,0 +1,122 @@
+"""Decision thresholds of a detector group: one per domain, and the domain-unknown one deployment uses.
+
+A group's calibration scores are honest samples of "normal": held-out normal clips scored by a scorer fitted
+without them (``soundsentry fit``), or the training clips' out-of-fold scores (``soundsentry export``). Source and
+target clips do not share one score distribution (a target domain has few training clips, so its normals sit
+further from the bank), so one threshold over all of them keeps the false-alarm rate on the many source clips and
+misses it on the target clips.
+
+The rule:
+
+* each domain with at least :data:`MIN_DOMAIN_SCORES` calibration scores (not all equal) gets its own threshold,
+  the ``1 - false-alarm rate`` quantile of its scores (``gamma`` fit or empirical ``quantile``); a domain with
+  fewer takes the threshold of all the group's scores, and says so (``own: false``);
+* the **domain-unknown** threshold (a clip whose domain is not known, as in deployment) is the largest of the
+  per-domain thresholds, so that no domain's normals, the target domain's included, are flagged more often than
+  the stated rate (a domain above its own threshold is above this one); the price is fewer alarms on the domain
+  with the lowest threshold (its measured rate is recorded too).
+
+Clips of domain ``unknown`` (unlabelled supplemental clips) count towards the all-domain threshold only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from soundsentry.errors import DataError
+
+CALIBRATION_FILE = "calibration.json"  # in a run folder (``soundsentry fit``): the held-out normal clips
+RULE = "largest of the per-domain thresholds (a domain with too few calibration clips takes the all-domain one)"
+MIN_DOMAIN_SCORES = 3
+KNOWN_DOMAINS = ("source", "target")
+
+
+def threshold_of(scores: np.ndarray, method: str, percentile: float) -> float:
+    """The ``percentile`` quantile of the finite ``scores``: a gamma fit (``gamma``) or the empirical one.
+
+    Raises:
+        DataError: too few finite scores for the method.
+    """
+    from soundsentry.evaluation.threshold import fit_gamma_threshold
+
+    finite = np.asarray(scores, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    if method == "gamma":
+        return fit_gamma_threshold(finite, percentile)
+    if finite.size < 2:
+        raise DataError(f"an empirical quantile threshold needs at least 2 training scores, got {finite.size}")
+    return float(np.quantile(finite, percentile))
+
+
+@dataclass(frozen=True)
+class GroupThresholds:
+    """A group's thresholds.
+
+    Attributes:
+        threshold: the domain-unknown threshold (score > threshold -> anomaly).
+        measured_false_alarm_rate: share of all the group's calibration scores above ``threshold``.
+        domains: per known domain: ``threshold``, ``own`` (False: too few clips, the all-domain threshold),
+            ``n`` (calibration clips), ``measured_false_alarm_rate`` (above its own threshold) and
+            ``measured_false_alarm_rate_domain_unknown`` (above the domain-unknown threshold).
+    """
+
+    threshold: float
+    measured_false_alarm_rate: float
+    domains: dict[str, dict[str, Any]]
+
+
+def _rate(scores: np.ndarray, threshold: float) -> float:
+    finite = scores[np.isfinite(scores)]
+    return float(np.mean(finite > threshold)) if finite.size else float("nan")
+
+
+def _own_threshold(scores: np.ndarray, method: str, percentile: float) -> float | None:
+    finite = scores[np.isfinite(scores)]
+    if finite.size < MIN_DOMAIN_SCORES or np.ptp(finite) == 0.0:
+        return None
+    try:
+        return threshold_of(finite, method, percentile)
+    except DataError:  # a gamma fit that gives no finite value: the domain takes the all-domain threshold
+        return None
+
+
+def group_thresholds(scores: np.ndarray, domains: Sequence[str], method: str, percentile: float) -> GroupThresholds:
+    """Per-domain and domain-unknown thresholds of one group (see the module docstring for the rule).
+
+    Args:
+        scores: (N,) calibration scores of the group's normal clips (NaN ignored).
+        domains: (N,) each clip's domain value (``source``, ``target`` or ``unknown``).
+        method: ``gamma`` or ``quantile``.
+        percentile: the quantile, ``1 -`` the stated false-alarm rate.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    doms = np.asarray([str(d) for d in domains])
+    pooled = threshold_of(scores, method, percentile)
+    per: dict[str, dict[str, Any]] = {}
+    for domain in KNOWN_DOMAINS:
+        mine = scores[doms == domain]
+        if mine.size == 0:
+            continue
+        own = _own_threshold(mine, method, percentile)
+        per[domain] = {"threshold": pooled if own is None else own, "own": own is not None, "n": int(mine.size)}
+    unknown = max([v["threshold"] for v in per.values()], default=pooled)
+    for domain, entry in per.items():
+        mine = scores[doms == domain]
+        entry["measured_false_alarm_rate"] = _rate(mine, entry["threshold"])
+        entry["measured_false_alarm_rate_domain_unknown"] = _rate(mine, unknown)
+    return GroupThresholds(float(unknown), _rate(scores, unknown), per)
+
+
+__all__ = [
+    "CALIBRATION_FILE",
+    "KNOWN_DOMAINS",
+    "MIN_DOMAIN_SCORES",
+    "RULE",
+    "GroupThresholds",
+    "group_thresholds",
+    "threshold_of",
+]
