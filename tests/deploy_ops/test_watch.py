@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -125,20 +127,28 @@ def test_a_file_still_being_written_waits_until_its_size_is_stable(
     assert [r["path"] for r in _records(tmp_path / "log.jsonl")] == [str(clip)]
 
 
-def test_ctrl_c_prints_interrupted_exits_130_and_keeps_every_scored_file(
-    detector_dir: Path, recordings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_prints_interrupted_exits_130_and_keeps_every_scored_file(
+    detector_dir: Path, recordings: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys, stop: int
 ) -> None:
     sleeps: list[float] = []
 
-    def sleep(seconds: float) -> None:  # the second pause is the user's Ctrl-C
+    def sleep(seconds: float) -> None:  # during the second pause the user presses Ctrl-C (or systemd stops it)
         sleeps.append(seconds)
         if len(sleeps) == 2:
-            raise KeyboardInterrupt
+            os.kill(os.getpid(), stop)
+        if len(sleeps) > 2:
+            raise RuntimeError("the watcher did not stop")
 
     monkeypatch.setattr(watch_module.time, "sleep", sleep)
     log = tmp_path / "results.jsonl"
     args = ["watch", str(detector_dir), str(recordings), "--log", str(log), "--machine-type", "fan", "--interval", "7"]
-    assert main(args) == 130
+    ignored = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background job of a shell script
+    try:
+        assert main(args) == 130
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN  # the caller's handler is back
+    finally:
+        signal.signal(signal.SIGINT, ignored)
     err = capsys.readouterr().err
     assert err.rstrip().endswith("soundsentry watch: interrupted")
     assert f"scored {len(_files(recordings))} of {len(_files(recordings))} new files" in err

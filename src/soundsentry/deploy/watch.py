@@ -22,8 +22,12 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -298,6 +302,29 @@ class Watcher:
             print(f"not scored: {reason}", file=self.notes, flush=True)
 
 
+@contextmanager
+def stop_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM stop the watcher as Ctrl-C does (a :class:`KeyboardInterrupt` between two files' records),
+    also where SIGINT was ignored (a background job of a script) or SIGTERM would end the process without the
+    summary (``docker stop``, ``systemctl stop``); the previous handlers are restored on exit."""
+    if threading.current_thread() is not threading.main_thread():  # signal handlers belong to the main thread
+        yield
+        return
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, stop)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            if handler is not None:
+                signal.signal(sig, handler)
+
+
 def watch(
     detector: Detector,
     root: str | os.PathLike[str],
@@ -324,14 +351,14 @@ def watch(
         alarms, notes: where anomalies and unscored files are printed.
 
     Raises:
-        KeyboardInterrupt: Ctrl-C, after the summary is printed; every logged record is on disk.
+        KeyboardInterrupt: Ctrl-C, SIGINT or SIGTERM, after the summary is printed; every logged record is on disk.
     """
     notes = notes or sys.stderr
     if not interval > 0:
         raise ConfigError(f"--interval is the number of seconds between polls, e.g. 5; got {interval}")
     folder = watched_folder(root)  # checked before the log is created
     log_path = Path(log) if log is not None else folder / LOG_NAME
-    with WatchLog(log_path, notes=notes) as opened:
+    with stop_signals(), WatchLog(log_path, notes=notes) as opened:
         watcher = Watcher(
             detector,
             root,
