@@ -37,20 +37,25 @@ def test_the_domain_unknown_threshold_is_the_largest_per_domain_one() -> None:
     assert np.mean(target > pooled) > 0.5 >= np.mean(target > limits.threshold)
 
 
-def test_a_domain_with_too_few_clips_takes_the_all_domain_threshold() -> None:
+def test_a_domain_with_too_few_clips_takes_the_domain_unknown_threshold() -> None:
+    """Two target clips cannot be calibrated on: they do not raise the domain-unknown threshold (the source's)."""
     scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 9.0, 9.5])
     limits = group_thresholds(scores, ["source"] * 6 + ["target"] * 2, "quantile", 0.8)
-    pooled = np.quantile(scores, 0.8)
+    own = np.quantile(scores[:6], 0.8)
+    assert limits.threshold == pytest.approx(own) and limits.domains["source"]["own"]
     assert limits.domains["target"] == pytest.approx(
         {
-            "threshold": pooled,
+            "threshold": own,
             "own": False,
             "n": 2,
             "measured_false_alarm_rate": 1.0,
             "measured_false_alarm_rate_domain_unknown": 1.0,
         }
     )
-    assert limits.domains["source"]["own"] and limits.threshold == pytest.approx(pooled)
+    # no domain with enough clips: the threshold of all of them
+    alone = group_thresholds(scores[4:], ["source"] * 2 + ["target"] * 2, "quantile", 0.8)
+    assert alone.threshold == pytest.approx(np.quantile(scores[4:], 0.8))
+    assert not alone.domains["source"]["own"] and not alone.domains["target"]["own"]
 
 
 def _cli(*args: object) -> int:
@@ -135,3 +140,27 @@ def test_the_report_states_the_false_alarm_rate_per_domain(detector: Path, tmp_p
     table = html[html.index("id='domain-thresholds'") :]
     assert "<td>source</td><td>3</td>" in table and "<td>target</td><td>3</td>" in table
     assert " / 3 (" in table
+
+
+def test_the_service_uses_the_domain_threshold_the_client_gives(detector: Path, two_domains: Path) -> None:
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from soundsentry.deploy.service import create_app
+
+    loaded = Detector(detector)
+    info = loaded.group("fan", "00")
+    client = TestClient(create_app(loaded, timeout_s=60.0))
+    clip = sorted((two_domains / "fan" / "test").glob("*_target_test_normal_*.wav"))[0]
+    files = {"files": (clip.name, clip.read_bytes(), "audio/wav")}
+    thresholds = {}
+    for domain in (None, "target", "source"):
+        fields = {"machine_type": "fan", "section": "00"} | ({"domain": domain} if domain else {})
+        response = client.post("/score", data=fields, files=files)
+        assert response.status_code == 200, response.text
+        thresholds[domain] = response.json()["results"][0]["threshold"]
+    assert thresholds == pytest.approx(
+        {None: info.threshold, **{d: info.threshold_for(d) for d in ("target", "source")}}
+    )
+    response = client.post("/score", data={"machine_type": "fan", "domain": "moon"}, files=files)
+    assert response.status_code == 422 and "unknown domain 'moon'" in response.json()["detail"]

@@ -10,8 +10,9 @@ Endpoints:
 * ``POST /score?machine_type=fan&section=00``: one clip as a raw body (``Content-Type: audio/wav``,
   ``audio/flac``, ``audio/ogg`` or ``audio/mpeg``), or one or more clips as ``multipart/form-data`` file parts
   (several files = a batch, one result per file, in order); ``machine_type`` and ``section`` come from the query or
-  from form fields. Answers ``{"machine_type", "section", "results": [{"name", "anomaly_score", "threshold",
-  "decision", "quality", "expected_false_alarm_rate"}, ...]}``.
+  from form fields, and so does ``domain`` (``source`` / ``target``) when the client knows the recording's domain:
+  that domain's threshold decides instead of the domain-unknown one. Answers ``{"machine_type", "section",
+  "results": [{"name", "anomaly_score", "threshold", "decision", "quality", "expected_false_alarm_rate"}, ...]}``.
 
 Errors are JSON ``{"detail": "<one line>"}`` with these codes:
 
@@ -114,9 +115,16 @@ def _suffix(upload: Upload) -> str:
 
 
 def score_uploads(
-    detector: "Detector", uploads: Sequence[Upload], machine_type: str, section: str, *, max_seconds: float | None
+    detector: "Detector",
+    uploads: Sequence[Upload],
+    machine_type: str,
+    section: str,
+    *,
+    max_seconds: float | None,
+    domain: str | None = None,
 ) -> list[dict[str, Any]]:
     """Write the uploads into a temporary folder, score them, delete them; the work one request's thread does.
+    ``domain`` (``source`` / ``target``), when the client knows it, picks that domain's threshold.
 
     Every clip first passes the input-quality gate (:meth:`Detector.check_clip`); a request with a clip that
     cannot be judged (undecodable, truncated, NaN, too short or too long, silent, clipped, a rate below the
@@ -136,11 +144,12 @@ def score_uploads(
         labels = [f"clip {i} ({u.name})" if len(uploads) > 1 else u.name for i, u in enumerate(uploads)]
         for path, upload in zip(paths, uploads, strict=True):
             path.write_bytes(upload.data)
-        _gate(detector, uploads, paths, labels, max_seconds, info.threshold)
+        _gate(detector, uploads, paths, labels, max_seconds, info.threshold_for(domain))
         for path, upload, label in zip(paths, uploads, labels, strict=True):
             try:
                 with torch.no_grad():
-                    score = detector.score_waveform(detector.load_clip(path), machine_type, section, name=upload.name)
+                    wave = detector.load_clip(path)
+                    score = detector.score_waveform(wave, machine_type, section, name=upload.name, domain=domain)
             except SoundSentryError as err:
                 # the temporary path means nothing to the client: name the upload instead
                 message = str(err).splitlines()[0].replace(str(path), label)
@@ -308,6 +317,9 @@ def create_app(
         section = request.query_params.get("section") or fields.get("section") or "00"
         if not machine_type:
             raise ServiceError(422, "machine_type is missing; pass it in the query (?machine_type=fan) or a form field")
+        domain = request.query_params.get("domain") or fields.get("domain") or None
+        if domain not in (None, "source", "target"):
+            raise ServiceError(422, f"unknown domain {domain!r}; valid: source, target (or leave it out)")
         if not uploads or not any(u.data for u in uploads):
             raise ServiceError(422, "no clip in the request; send a WAV or FLAC file")
         try:
@@ -316,7 +328,8 @@ def create_app(
             raise ServiceError(404, str(err)) from None
         loop = asyncio.get_running_loop()
         job = loop.run_in_executor(
-            pool, lambda: score_uploads(detector, uploads, machine_type, section, max_seconds=max_seconds)
+            pool,
+            lambda: score_uploads(detector, uploads, machine_type, section, max_seconds=max_seconds, domain=domain),
         )
         try:
             results = await asyncio.wait_for(job, timeout_s)

@@ -9,12 +9,15 @@ misses it on the target clips.
 The rule:
 
 * each domain with at least :data:`MIN_DOMAIN_SCORES` calibration scores (not all equal) gets its own threshold,
-  the ``1 - false-alarm rate`` quantile of its scores (``gamma`` fit or empirical ``quantile``); a domain with
-  fewer takes the threshold of all the group's scores, and says so (``own: false``);
-* the **domain-unknown** threshold (a clip whose domain is not known, as in deployment) is the largest of the
+  the ``1 - false-alarm rate`` quantile of its scores (``gamma`` fit or empirical ``quantile``);
+* the **domain-unknown** threshold (a clip whose domain is not known, as in deployment) is the largest of those
   per-domain thresholds, so that no domain's normals, the target domain's included, are flagged more often than
-  the stated rate (a domain above its own threshold is above this one); the price is fewer alarms on the domain
-  with the lowest threshold (its measured rate is recorded too).
+  the stated rate (a clip above this threshold is above its own domain's); the price is fewer alarms on the domain
+  with the lowest threshold (its measured rate is recorded too);
+* a domain with fewer calibration scores cannot be calibrated (one or two target clips' out-of-fold scores, each
+  scored without any clip of its domain in the bank, say little about new ones): it takes the domain-unknown
+  threshold and says so (``own: false``); when no domain has enough, the threshold of all the group's scores is
+  the domain-unknown one.
 
 Clips of domain ``unknown`` (unlabelled supplemental clips) count towards the all-domain threshold only.
 """
@@ -30,7 +33,10 @@ import numpy as np
 from soundsentry.errors import DataError
 
 CALIBRATION_FILE = "calibration.json"  # in a run folder (``soundsentry fit``): the held-out normal clips
-RULE = "largest of the per-domain thresholds (a domain with too few calibration clips takes the all-domain one)"
+RULE = (
+    "largest of the per-domain thresholds of the domains with enough calibration clips (the threshold of all the "
+    "group's clips when none has); a domain with too few takes it"
+)
 MIN_DOMAIN_SCORES = 3
 KNOWN_DOMAINS = ("source", "target")
 
@@ -59,7 +65,7 @@ class GroupThresholds:
     Attributes:
         threshold: the domain-unknown threshold (score > threshold -> anomaly).
         measured_false_alarm_rate: share of all the group's calibration scores above ``threshold``.
-        domains: per known domain: ``threshold``, ``own`` (False: too few clips, the all-domain threshold),
+        domains: per known domain: ``threshold``, ``own`` (False: too few clips, the domain-unknown threshold),
             ``n`` (calibration clips), ``measured_false_alarm_rate`` (above its own threshold) and
             ``measured_false_alarm_rate_domain_unknown`` (above the domain-unknown threshold).
     """
@@ -95,19 +101,24 @@ def group_thresholds(scores: np.ndarray, domains: Sequence[str], method: str, pe
     """
     scores = np.asarray(scores, dtype=np.float64)
     doms = np.asarray([str(d) for d in domains])
-    pooled = threshold_of(scores, method, percentile)
+    own = {
+        domain: _own_threshold(scores[doms == domain], method, percentile)
+        for domain in KNOWN_DOMAINS
+        if (doms == domain).any()
+    }
+    calibrated = [t for t in own.values() if t is not None]
+    unknown = max(calibrated) if calibrated else threshold_of(scores, method, percentile)
     per: dict[str, dict[str, Any]] = {}
-    for domain in KNOWN_DOMAINS:
+    for domain, threshold in own.items():
         mine = scores[doms == domain]
-        if mine.size == 0:
-            continue
-        own = _own_threshold(mine, method, percentile)
-        per[domain] = {"threshold": pooled if own is None else own, "own": own is not None, "n": int(mine.size)}
-    unknown = max([v["threshold"] for v in per.values()], default=pooled)
-    for domain, entry in per.items():
-        mine = scores[doms == domain]
-        entry["measured_false_alarm_rate"] = _rate(mine, entry["threshold"])
-        entry["measured_false_alarm_rate_domain_unknown"] = _rate(mine, unknown)
+        chosen = unknown if threshold is None else threshold
+        per[domain] = {
+            "threshold": chosen,
+            "own": threshold is not None,
+            "n": int(mine.size),
+            "measured_false_alarm_rate": _rate(mine, chosen),
+            "measured_false_alarm_rate_domain_unknown": _rate(mine, unknown),
+        }
     return GroupThresholds(float(unknown), _rate(scores, unknown), per)
 
 
