@@ -1,8 +1,8 @@
 """The README's "Use it on your own machines" block, run line by line (slow).
 
 Each ``soundsentry`` line goes through the CLI entry point in this process, except the backgrounded ``serve``,
-which starts the real console script on a free port; the shell lines (token, curl) run in bash. The data set and
-the model are shrunk by appending options to the ``synth`` and ``run`` lines; nothing else is changed.
+which starts the real console script on a free port; the shell lines (token, curl) run in bash. The data set is
+shrunk and the device pinned by appending options to the ``synth`` and ``fit`` lines; nothing else is changed.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from soundsentry.cli import main
 README = Path(__file__).resolve().parents[2] / "README.md"
 TINY_SYNTH = ["--scale", "0.1", "--seconds", "0.5"]
 # The flagship trains nothing: only the device is pinned (the data set is already tiny).
-TINY_RUN = ["train.accelerator=cpu"]
+TINY_FIT = ["train.accelerator=cpu"]
 
 
 def walkthrough_commands() -> list[str]:
@@ -52,7 +52,7 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 def test_walkthrough_block_has_the_documented_steps() -> None:
     verbs = [shlex.split(c, comments=True)[:2] for c in walkthrough_commands()]
     soundsentry = [v[1] for v in verbs if v[0] == "soundsentry"]
-    assert soundsentry == ["synth", "run", "export", "score-dir", "export-onnx", "score-dir", "serve", "report"]
+    assert soundsentry == ["synth", "fit", "score-dir", "export-onnx", "score-dir", "serve", "report"]
     assert [v[0] for v in verbs if v[0] != "soundsentry"] == ["head", "curl"]
 
 
@@ -100,8 +100,8 @@ def test_readme_walkthrough_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
                 continue
             if args[0] == "synth":
                 args += TINY_SYNTH
-            elif args[0] == "run":
-                args += [a for kv in TINY_RUN for a in ("--set", kv)]
+            elif args[0] == "fit":
+                args += [a for kv in TINY_FIT for a in ("--set", kv)]
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 assert main(args) == 0, command
