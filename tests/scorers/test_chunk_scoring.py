@@ -10,6 +10,7 @@ import pytest
 from soundsentry.chunk_scoring import score_chunk_clips
 from soundsentry.errors import ConfigError
 from soundsentry.scorers import create_scorer
+from soundsentry.scorers.base import BaseScorer
 from soundsentry.scorers.chunks import pool_scores
 from soundsentry.types import Clip, Domain, Label, Split
 
@@ -290,3 +291,25 @@ def test_calibrate_needs_domain_normalisation() -> None:
         create_scorer("chunks:inner=knn;k=1,calibrate=extrapolate").fit(np.zeros((4, 2)))
     with pytest.raises(ConfigError, match="calibrate"):
         create_scorer("chunks:normalise=domain,calibrate=median").fit(np.zeros((4, 2)))
+
+
+def test_nearest_neighbour_fast_path_equals_refitting(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The leave-out statistics of a 1-NN inner scorer come from one distance pass per clip; they must equal the
+    generic path that refits the inner scorer on each reduced bank."""
+    import soundsentry.scorers.chunks as chunks_module
+
+    chunks, owner, clips = _two_domain_chunks(3)
+    train = [i for i, c in enumerate(clips) if c.split is Split.TRAIN]
+    rows = np.isin(owner, train)
+    spec = "chunks:inner=knn;k=1,normalise=domain,calibrate=extrapolate"
+
+    def fitted() -> BaseScorer:
+        return create_scorer(spec).fit(
+            chunks[rows], domains=[clips[o].domain for o in owner[rows]], clip_index=owner[rows]
+        )
+
+    fast = fitted()
+    monkeypatch.setattr(chunks_module, "_is_nearest_neighbour", lambda scorer: False)
+    slow = fitted()
+    for (_, _, mean_a, std_a), (_, _, mean_b, std_b) in zip(fast.banks_, slow.banks_, strict=True):
+        assert mean_a == pytest.approx(mean_b, rel=1e-9) and std_a == pytest.approx(std_b, rel=1e-9)

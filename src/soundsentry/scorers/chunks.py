@@ -89,6 +89,34 @@ def pool_scores(chunk_scores: np.ndarray, chunk_clip: np.ndarray, n_clips: int, 
     return out
 
 
+#: Bank rows compared at once by :func:`_nearest_per_clip` (bounds the (chunks, rows) distance block).
+_BANK_BLOCK = 8192
+
+
+def _is_nearest_neighbour(scorer: BaseScorer) -> bool:
+    """True for the ``knn`` scorer with ``k=1``: its score is the distance to the nearest training row."""
+    from soundsentry.scorers.knn import KNNScorer
+
+    return type(scorer) is KNNScorer and int(scorer.k) == 1
+
+
+def _nearest_per_clip(Q: np.ndarray, bank: np.ndarray, starts: np.ndarray, metric: str) -> np.ndarray:
+    """(len(Q), n_clips) distance of each row of ``Q`` to the nearest row of each bank clip (``bank`` sorted by
+    clip, clip i's rows starting at ``starts[i]``)."""
+    from sklearn.metrics import pairwise_distances
+
+    out = np.empty((Q.shape[0], starts.size))
+    bounds = np.append(starts, bank.shape[0])
+    first = 0
+    while first < starts.size:  # whole clips per block
+        last = int(np.searchsorted(bounds, bounds[first] + _BANK_BLOCK, side="right")) - 1
+        last = max(last, first + 1)
+        block = pairwise_distances(Q, bank[bounds[first] : bounds[last]], metric=metric)
+        out[:, first:last] = np.minimum.reduceat(block, bounds[first:last] - bounds[first], axis=1)
+        first = last
+    return out
+
+
 def _evenly_spaced(clip_ids: np.ndarray, n: int) -> np.ndarray:
     """At most ``n`` of ``clip_ids``, evenly spaced (all of them when there are ``n`` or fewer)."""
     if clip_ids.size < 2:
@@ -244,11 +272,33 @@ class ChunkPoolScorer(BaseScorer):
         self, X: np.ndarray, owner: np.ndarray, held_out: Sequence[tuple[int, ...]], kwargs: dict
     ) -> np.ndarray:
         """Pooled score of each tuple's first clip against a bank without any clip of the tuple."""
+        probe = inner_scorer(self.inner)
+        if _is_nearest_neighbour(probe):  # one distance pass per scored clip instead of one refit per tuple
+            return self._held_out_nearest(probe, X, owner, held_out)
         values = []
         for clips in held_out:
             scored = owner == clips[0]
             scorer = inner_scorer(self.inner).fit(X[~np.isin(owner, clips)], **kwargs)
             values.append(self._pool_one(np.asarray(scorer.anomaly_score(X[scored]), dtype=np.float64)))
+        return np.array(values)
+
+    def _held_out_nearest(
+        self, probe: BaseScorer, X: np.ndarray, owner: np.ndarray, held_out: Sequence[tuple[int, ...]]
+    ) -> np.ndarray:
+        """:meth:`_held_out_scores` for a 1-nearest-neighbour inner scorer: the distance of each chunk to the
+        nearest chunk of every clip, then the minimum over the clips left in the bank (same numbers as a refit)."""
+        clip_ids, starts = np.unique(owner[np.argsort(owner, kind="stable")], return_index=True)
+        order = np.argsort(owner, kind="stable")
+        bank = X[order]
+        column = {int(c): i for i, c in enumerate(clip_ids)}
+        per_clip: dict[int, np.ndarray] = {}
+        values = []
+        for clips in held_out:
+            if clips[0] not in per_clip:
+                per_clip[clips[0]] = _nearest_per_clip(X[owner == clips[0]], bank, starts, probe.metric)
+            keep = np.ones(clip_ids.size, dtype=bool)
+            keep[[column[int(c)] for c in clips]] = False
+            values.append(self._pool_one(per_clip[clips[0]][:, keep].min(axis=1)))
         return np.array(values)
 
     def _pool_one(self, values: np.ndarray) -> float:
