@@ -108,6 +108,7 @@ def choose_method(name: str | None, overrides: Sequence[str], normals: Sequence[
         ConfigError: an autoencoder recipe, or a classifier recipe on data with fewer than two classes.
     """
     from soundsentry.config import load_recipe
+    from soundsentry.training.data import class_map
     from soundsentry.training.phases import resolve_phases
     from soundsentry.training.phases.checks import class_words, too_few_classes
 
@@ -127,7 +128,7 @@ def choose_method(name: str | None, overrides: Sequence[str], normals: Sequence[
             f"{DEFAULT_RECIPE}, which needs no classes"
         )
     if any(getattr(p, "needs_classes", False) for p in phases):
-        n_classes = len({c.group for c in normals}) if recipe.train.classes == "section" else "several"
+        n_classes = len(class_map(normals, "all", recipe.train.classes))
         return Method(recipe, f"asked for; it trains a classifier over {class_words(recipe)} ({n_classes} classes)")
     if name:
         return Method(recipe, "asked for; it needs no classes")
