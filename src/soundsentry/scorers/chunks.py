@@ -89,7 +89,8 @@ def pool_scores(chunk_scores: np.ndarray, chunk_clip: np.ndarray, n_clips: int, 
     return out
 
 
-#: Bank rows compared at once by :func:`_nearest_per_clip` (bounds the (chunks, rows) distance block).
+#: Query and bank rows compared at once by :func:`_nearest_per_clip` (bounds the distance block to 64 MB).
+_QUERY_BLOCK = 1024
 _BANK_BLOCK = 8192
 
 
@@ -102,19 +103,32 @@ def _is_nearest_neighbour(scorer: BaseScorer) -> bool:
 
 def _nearest_per_clip(Q: np.ndarray, bank: np.ndarray, starts: np.ndarray, metric: str) -> np.ndarray:
     """(len(Q), n_clips) distance of each row of ``Q`` to the nearest row of each bank clip (``bank`` sorted by
-    clip, clip i's rows starting at ``starts[i]``)."""
-    from sklearn.metrics import pairwise_distances
-
+    clip, clip i's rows starting at ``starts[i]``); ``metric`` is ``euclidean`` or ``cosine`` as in ``knn``."""
+    Q, bank = np.asarray(Q, dtype=np.float64), np.asarray(bank, dtype=np.float64)
+    if metric == "cosine":
+        Q, bank = _unit(Q), _unit(bank)
+    bank_sq = np.einsum("ij,ij->i", bank, bank)
     out = np.empty((Q.shape[0], starts.size))
     bounds = np.append(starts, bank.shape[0])
-    first = 0
-    while first < starts.size:  # whole clips per block
-        last = int(np.searchsorted(bounds, bounds[first] + _BANK_BLOCK, side="right")) - 1
-        last = max(last, first + 1)
-        block = pairwise_distances(Q, bank[bounds[first] : bounds[last]], metric=metric)
-        out[:, first:last] = np.minimum.reduceat(block, bounds[first:last] - bounds[first], axis=1)
-        first = last
+    for row in range(0, Q.shape[0], _QUERY_BLOCK):
+        q = Q[row : row + _QUERY_BLOCK]
+        q_sq = np.einsum("ij,ij->i", q, q)
+        first = 0
+        while first < starts.size:  # whole clips per block
+            last = max(int(np.searchsorted(bounds, bounds[first] + _BANK_BLOCK, side="right")) - 1, first + 1)
+            lo, hi = bounds[first], bounds[last]
+            dot = q @ bank[lo:hi].T
+            if metric == "cosine":
+                dist = 1.0 - dot
+            else:
+                dist = np.sqrt(np.maximum(q_sq[:, None] + bank_sq[None, lo:hi] - 2.0 * dot, 0.0))
+            out[row : row + _QUERY_BLOCK, first:last] = np.minimum.reduceat(dist, bounds[first:last] - lo, axis=1)
+            first = last
     return out
+
+
+def _unit(X: np.ndarray) -> np.ndarray:
+    return X / np.maximum(np.linalg.norm(X, axis=1, keepdims=True), np.finfo(np.float64).tiny)
 
 
 def _evenly_spaced(clip_ids: np.ndarray, n: int) -> np.ndarray:
@@ -287,18 +301,17 @@ class ChunkPoolScorer(BaseScorer):
     ) -> np.ndarray:
         """:meth:`_held_out_scores` for a 1-nearest-neighbour inner scorer: the distance of each chunk to the
         nearest chunk of every clip, then the minimum over the clips left in the bank (same numbers as a refit)."""
-        clip_ids, starts = np.unique(owner[np.argsort(owner, kind="stable")], return_index=True)
         order = np.argsort(owner, kind="stable")
-        bank = X[order]
+        clip_ids, starts = np.unique(owner[order], return_index=True)
         column = {int(c): i for i, c in enumerate(clip_ids)}
-        per_clip: dict[int, np.ndarray] = {}
+        scored = np.unique([int(t[0]) for t in held_out])
+        rows = np.isin(owner, scored)
+        nearest = _nearest_per_clip(X[rows], X[order], starts, probe.metric)  # all scored clips in one pass
         values = []
         for clips in held_out:
-            if clips[0] not in per_clip:
-                per_clip[clips[0]] = _nearest_per_clip(X[owner == clips[0]], bank, starts, probe.metric)
             keep = np.ones(clip_ids.size, dtype=bool)
             keep[[column[int(c)] for c in clips]] = False
-            values.append(self._pool_one(per_clip[clips[0]][:, keep].min(axis=1)))
+            values.append(self._pool_one(nearest[owner[rows] == clips[0]][:, keep].min(axis=1)))
         return np.array(values)
 
     def _pool_one(self, values: np.ndarray) -> float:
