@@ -48,7 +48,7 @@ def one_machine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 def write_two_domain_tree(root: Path, *, seconds: float = 0.5, sample_rate: int = 16000) -> Path:
     """A DCASE 2022-layout tree, one machine (``fan``), one section, with enough target clips for a threshold of
-    their own: 10 source + 6 target normal training clips; 3 normal + 3 anomalous test clips per domain. Target
+    their own: 30 source + 15 target normal training clips; 3 normal + 3 anomalous test clips per domain. Target
     normals are noisier than source ones, so they score higher against a bank of mostly source clips."""
     from soundsentry.data.audio import write_audio
 
@@ -63,7 +63,7 @@ def write_two_domain_tree(root: Path, *, seconds: float = 0.5, sample_rate: int 
             x += 0.2 * np.sin(2 * np.pi * 3170.0 * t)
         return (x / np.max(np.abs(x)) * 0.5).astype(np.float32)
 
-    for domain, n_train in (("source", 10), ("target", 6)):
+    for domain, n_train in (("source", 30), ("target", 15)):
         for i in range(n_train):
             name = f"section_00_{domain}_train_normal_{i:04d}_spd_{i}.wav"
             write_audio(root / "fan" / "train" / name, clip(domain, False), sample_rate)

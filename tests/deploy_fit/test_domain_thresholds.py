@@ -37,24 +37,29 @@ def test_the_domain_unknown_threshold_is_the_largest_per_domain_one() -> None:
     assert np.mean(target > pooled) > 0.5 >= np.mean(target > limits.threshold)
 
 
-def test_a_domain_with_too_few_clips_takes_the_domain_unknown_threshold() -> None:
-    """Two target clips cannot be calibrated on: they do not raise the domain-unknown threshold (the source's)."""
-    scores = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 9.0, 9.5])
-    limits = group_thresholds(scores, ["source"] * 6 + ["target"] * 2, "quantile", 0.8)
-    own = np.quantile(scores[:6], 0.8)
-    assert limits.threshold == pytest.approx(own) and limits.domains["source"]["own"]
+def test_a_domain_with_few_clips_raises_the_domain_unknown_threshold_but_does_not_decide_alone() -> None:
+    source = np.linspace(0.1, 1.2, 12)
+    few = np.array([0.5, 0.6, 0.7, 3.0])  # 4 target clips: an estimate (>= 3), not trusted alone (< 10)
+    limits = group_thresholds(np.concatenate([source, few]), ["source"] * 12 + ["target"] * 4, "quantile", 0.8)
+    estimate = np.quantile(few, 0.8)
+    assert limits.threshold == pytest.approx(max(estimate, np.quantile(source, 0.8)))
+    assert limits.domains["source"]["own"] and limits.domains["source"]["threshold"] == np.quantile(source, 0.8)
     assert limits.domains["target"] == pytest.approx(
         {
-            "threshold": own,
+            "threshold": limits.threshold,
             "own": False,
-            "n": 2,
-            "measured_false_alarm_rate": 1.0,
-            "measured_false_alarm_rate_domain_unknown": 1.0,
+            "estimate": estimate,
+            "n": 4,
+            "measured_false_alarm_rate": 0.25,
+            "measured_false_alarm_rate_domain_unknown": 0.25,
         }
     )
-    # no domain with enough clips: the threshold of all of them
-    alone = group_thresholds(scores[4:], ["source"] * 2 + ["target"] * 2, "quantile", 0.8)
-    assert alone.threshold == pytest.approx(np.quantile(scores[4:], 0.8))
+    # two target clips: no estimate, the source's sets the domain-unknown threshold
+    two = group_thresholds(np.concatenate([source, [9.0, 9.5]]), ["source"] * 12 + ["target"] * 2, "quantile", 0.8)
+    assert two.threshold == pytest.approx(np.quantile(source, 0.8)) and two.domains["target"]["estimate"] is None
+    # no domain with an estimate: the threshold of all the clips
+    alone = group_thresholds(np.array([0.1, 0.2, 9.0, 9.5]), ["source"] * 2 + ["target"] * 2, "quantile", 0.8)
+    assert alone.threshold == pytest.approx(np.quantile([0.1, 0.2, 9.0, 9.5], 0.8))
     assert not alone.domains["source"]["own"] and not alone.domains["target"]["own"]
 
 
@@ -67,7 +72,8 @@ def _cli(*args: object) -> int:
 @pytest.fixture(scope="module")
 def detector(two_domains: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("domains") / "detector"
-    assert _cli("fit", two_domains, "-o", out, "--false-alarm-rate", "0.1", "--threshold", "quantile") == 0
+    args = ("fit", two_domains, "-o", out, "--false-alarm-rate", "0.1", "--threshold", "quantile", "--holdout", "0.7")
+    assert _cli(*args) == 0  # 21 source and 10 target clips held out: both domains' thresholds decide alone
     return out
 
 
@@ -76,7 +82,7 @@ def test_detector_json_has_a_threshold_and_measured_false_alarm_rate_per_domain(
     (group,) = meta["groups"]
     assert group["threshold_rule"] == RULE
     domains = group["domains"]
-    assert set(domains) == {"source", "target"} and all(d["own"] and d["n"] == 3 for d in domains.values())
+    assert {d: (e["own"], e["n"]) for d, e in domains.items()} == {"source": (True, 21), "target": (True, 10)}
     assert group["threshold"] == pytest.approx(max(d["threshold"] for d in domains.values()))
     # the measured rates are those of the held-out clips' scores in the run's scores file
     held = json.loads((detector / "run" / "calibration.json").read_text())["clips"]
@@ -138,8 +144,8 @@ def test_the_report_states_the_false_alarm_rate_per_domain(detector: Path, tmp_p
     html = (tmp_path / "r.html").read_text()
     assert "Thresholds per domain" in html and "held-out normal clips' scores" in html
     table = html[html.index("id='domain-thresholds'") :]
-    assert "<td>source</td><td>3</td>" in table and "<td>target</td><td>3</td>" in table
-    assert " / 3 (" in table
+    assert "<td>source</td><td>21</td>" in table and "<td>target</td><td>10</td>" in table
+    assert " / 21 (" in table and " / 10 (" in table
 
 
 def test_the_service_uses_the_domain_threshold_the_client_gives(detector: Path, two_domains: Path) -> None:

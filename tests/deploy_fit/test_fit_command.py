@@ -88,7 +88,9 @@ def test_fit_says_which_method_and_why_and_the_held_out_false_alarm_rates(fitted
     (group,) = meta["groups"]
     assert (group["machine_type"], group["section"]) == ("pump1", "00")
     assert group["calibration"] == HELD_OUT and group["expected_false_alarm_rate"] == pytest.approx(0.1)
-    assert group["domains"]["source"]["own"] and group["domains"]["source"]["n"] >= 3
+    # 8 held out: an estimate that sets the domain-unknown threshold, too few to decide alone
+    assert group["domains"]["source"]["estimate"] == pytest.approx(group["threshold"])
+    assert group["domains"]["source"]["n"] == 8 and not group["domains"]["source"]["own"]
     assert meta["fit"]["recipe"] == DEFAULT_RECIPE and meta["run"] == str((detector / "run").resolve())
     held = json.loads((detector / "run" / "calibration.json").read_text())["clips"]
     assert len(held) == group["domains"]["source"]["n"] == meta["manifest_summary"]["held_out_normal_clips"]

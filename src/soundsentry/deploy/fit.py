@@ -260,7 +260,7 @@ def summary_lines(result: FitResult) -> list[str]:
         parts = [
             f"{domain} {_rate(d, 'measured_false_alarm_rate')} of {d['n']}"
             + (f" ({_rate(d, 'measured_false_alarm_rate_domain_unknown')} at the domain-unknown threshold)")
-            + ("" if d.get("own") else ", too few for its own threshold")
+            + ("" if d.get("own") else ", too few clips for a threshold of its own: the domain-unknown one applies")
             for domain, d in sorted(g.get("domains", {}).items())
         ]
         on = "held-out normals" if g.get("calibration") == HELD_OUT else "held-out and out-of-fold training normals"
