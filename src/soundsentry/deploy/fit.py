@@ -9,7 +9,8 @@ with no test split and no labels. ``fit``
    a classifier recipe (``--recipe``) only when asked for and when the data has the two or more classes it needs;
 3. holds out a share of the normal clips of every (machine type, section, domain), seeded, to calibrate the
    thresholds on (at least :data:`~soundsentry.deploy.thresholds.MIN_DOMAIN_SCORES` where the domain keeps
-   :data:`MIN_TRAINING` clips for training, so that a domain with few clips still gets its own threshold);
+   :data:`MIN_TRAINING` clips for training, so that a domain with few clips still has an estimate of its own
+   threshold, which the domain-unknown threshold takes into account);
 4. trains on the rest, embeds and scores, and exports a detector whose thresholds come from the held-out clips'
    scores (:func:`~soundsentry.deploy.bundle.export_detector` with the run's ``calibration.json``), per domain;
 5. states the false-alarm rate measured on the held-out normals of each domain.

@@ -268,7 +268,7 @@ def _domain_threshold_table(run: Path, clips: list[Clip], scores: dict[str, floa
                     *group,
                     domain,
                     str(entry["n"]),
-                    f"{entry['threshold']:.4g}" + ("" if entry["own"] else " (all domains: too few clips)"),
+                    f"{entry['threshold']:.4g}" + ("" if entry["own"] else " (domain-unknown: too few clips)"),
                     f"{limits.threshold:.4g}",
                     _rate_cell(mine, entry["threshold"]),
                     _rate_cell(mine, limits.threshold),
