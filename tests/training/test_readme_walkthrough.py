@@ -52,8 +52,23 @@ def _read_csv(path: Path) -> list[dict[str, str]]:
 def test_walkthrough_block_has_the_documented_steps() -> None:
     verbs = [shlex.split(c, comments=True)[:2] for c in walkthrough_commands()]
     soundsentry = [v[1] for v in verbs if v[0] == "soundsentry"]
-    assert soundsentry == ["synth", "fit", "score-dir", "export-onnx", "score-dir", "serve", "report"]
-    assert [v[0] for v in verbs if v[0] != "soundsentry"] == ["head", "curl"]
+    assert soundsentry == ["synth", "fit", "score-dir", "export-onnx", "score-dir", "watch", "serve", "report"]
+    assert [v[0] for v in verbs if v[0] != "soundsentry"] == ["head", "curl", "curl"]
+
+
+def _without_curl(tmp_path: Path, port: int, endpoint: str) -> str:
+    """What the README's curl line gets, through httpx where the machine has no curl."""
+    headers = {"Authorization": f"Bearer {Path('token').read_text().strip()}"}
+    if endpoint == "metrics":
+        return httpx.get(f"http://127.0.0.1:{port}/metrics", headers=headers, timeout=60).text
+    clip = sorted((tmp_path / "mydata" / "fan" / "test").glob("*_normal_*.wav"))[0]
+    return httpx.post(
+        f"http://127.0.0.1:{port}/score",
+        data={"machine_type": "fan", "section": "00"},
+        files={"files": (clip.name, clip.read_bytes(), "audio/wav")},
+        headers=headers,
+        timeout=60,
+    ).text
 
 
 @pytest.mark.slow
@@ -61,25 +76,19 @@ def test_readme_walkthrough_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     monkeypatch.chdir(tmp_path)
     port = _free_port()
     server: subprocess.Popen[bytes] | None = None
-    curl_answer = ""
+    answers: dict[str, str] = {}
     try:
         for command in walkthrough_commands():
             argv = shlex.split(command, comments=True)
             if argv[0] != "soundsentry":
                 line = command.replace("127.0.0.1:8000", f"127.0.0.1:{port}")
+                endpoint = "metrics" if "/metrics" in line else "score"
                 if argv[0] == "curl" and shutil.which("curl") is None:
-                    clip = sorted((tmp_path / "mydata" / "fan" / "test").glob("*_normal_*.wav"))[0]
-                    response = httpx.post(
-                        f"http://127.0.0.1:{port}/score",
-                        data={"machine_type": "fan", "section": "00"},
-                        files={"files": (clip.name, clip.read_bytes(), "audio/wav")},
-                        headers={"Authorization": f"Bearer {Path('token').read_text().strip()}"},
-                        timeout=60,
-                    )
-                    curl_answer = response.text
+                    answers[endpoint] = _without_curl(tmp_path, port, endpoint)
                     continue
                 done = subprocess.run(["bash", "-c", line], capture_output=True, text=True, timeout=120, check=True)
-                curl_answer = done.stdout if argv[0] == "curl" else curl_answer
+                if argv[0] == "curl":
+                    answers[endpoint] = done.stdout
                 continue
             args = argv[1:]
             if args[-1] == "&":  # the service: the real console script, in the background, on a free port
@@ -118,7 +127,12 @@ def test_readme_walkthrough_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     onnx = {r["path"]: r for r in _read_csv(tmp_path / "results_onnx.csv")}
     for r in results:
         assert float(onnx[r["path"]]["anomaly_score"]) == pytest.approx(float(r["anomaly_score"]), rel=1e-3, abs=1e-4)
-    answer = json.loads(curl_answer)
+    watched = [json.loads(line) for line in (tmp_path / "watch.jsonl").read_text().splitlines()]
+    by_path = {r["path"]: r for r in results}
+    assert sorted(w["path"] for w in watched) == sorted(by_path)  # watch scored each file once, as score-dir did
+    assert all(w["decision"] == by_path[w["path"]]["decision"] for w in watched)
+    assert re.search(r'soundsentry_decisions_total\{.*machine_type="fan".*\} 1\.0', answers["metrics"])
+    answer = json.loads(answers["score"])
     (result,) = answer["results"]
     assert answer["machine_type"] == "fan" and result["decision"] in {"normal", "anomaly"}
     html = (tmp_path / "report.html").read_text()
