@@ -279,7 +279,7 @@ class ChunkPoolScorer(BaseScorer):
                 l2o = self._held_out_scores(X[rows], owner[rows], _l2o_pairs(clips_of[d], chosen), kwargs)
                 record["l2o_mean"] = float(l2o.mean())
                 mean = 2.0 * mean - float(l2o.mean())  # linear extrapolation from banks of n - 2, n - 1 to n clips
-            self.calibration_[d] = record
+            self.calibration_[str(d)] = record
             self.banks_.append((d, scorer, mean, std))
 
     def _held_out_scores(
