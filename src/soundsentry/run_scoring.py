@@ -8,7 +8,7 @@ import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from soundsentry.config import Recipe
 from soundsentry.errors import DataError
 from soundsentry.runfiles import CLASS_MAPS_FILE, load_logits, load_run
 from soundsentry.types import Clip, Split
+
+if TYPE_CHECKING:
+    from soundsentry.scorers.centres import GroupCentres
 
 
 def _fill_unscored_train(
@@ -37,15 +40,19 @@ def _fill_unscored_train(
     return scores
 
 
-def load_centres(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> dict[tuple[str, str], np.ndarray]:
-    """Learned sub-cluster centres per (machine type, section): the centres of every class of the group.
+def load_centres(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> dict[tuple[str, str], GroupCentres]:
+    """Learned sub-cluster centres per (machine type, section): the centres of every class of the group, each row
+    tagged with its class's domain.
 
     Read from each unit's ``model.pt`` (head weights and class map); a group's classes are those whose key is
-    its section (``fan/00`` in ``all`` mode), or starts with it (``fan/00/source`` ...). Empty when the run's
-    head has no ``centres`` (e.g. ArcFace).
+    its section (``fan/00`` in ``all`` mode), or starts with it (``fan/00/source`` ...). With ``train.classes:
+    section_domain`` (S3's C = 84) a group has a source and a target class: the domain-aware scorer starts its
+    source GMM from the source rows only (:meth:`GroupCentres.of`). Empty when the run's head has no ``centres``
+    (e.g. ArcFace).
     """
     import torch
 
+    from soundsentry.scorers.centres import tag_rows
     from soundsentry.training.data import unit_of
     from soundsentry.training.modelfile import MODEL_FILE, build_head
 
@@ -69,7 +76,7 @@ def load_centres(run_dir: str | os.PathLike[str], clips: Sequence[Clip]) -> dict
             base = f"{group[0]}/{group[1]}" if recipe.train.mode == "all" else group[1]
             rows = [i for i, key in enumerate(payload["classes"]) if key == base or key.startswith(base + "/")]
             if rows:
-                out[group] = centres[rows].reshape(-1, centres.shape[-1])
+                out[group] = tag_rows(centres[rows], [payload["classes"][i] for i in rows], base)
     return out
 
 

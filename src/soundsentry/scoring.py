@@ -15,12 +15,15 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from soundsentry.errors import ConfigError, DataError
 from soundsentry.types import Clip, Domain, Label, Split
+
+if TYPE_CHECKING:
+    from soundsentry.scorers.centres import GroupCentres
 
 
 def is_fit_clip(clip: Clip) -> bool:
@@ -42,7 +45,8 @@ def _group_indices(clips: Sequence[Clip]) -> dict[tuple[str, str], tuple[np.ndar
     return {g: (np.array(train[g]), np.array(other.get(g, []), dtype=int)) for g in train}
 
 
-Centres = Mapping[tuple[str, str], np.ndarray]
+# A group's centres: an array, or GroupCentres whose rows carry their class's domain (train.classes: section_domain).
+Centres = Mapping[tuple[str, str], "np.ndarray | GroupCentres"]
 
 
 def fit_scorer_on(

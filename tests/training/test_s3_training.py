@@ -188,3 +188,98 @@ def test_s3_recipe_has_the_documented_values() -> None:
     assert r.score.scorers[0] == (
         "domain_aware:source=gmm;init=centres;rule=best_component;covariance_type=full;reg_covar=1.0e-6,target=ocsvm"
     )
+
+
+# --- issue 16, item 1: C = section x domain, and each domain's model starts from its own centres ----------------
+@pytest.mark.parametrize("name", ["s3_scadacos_resnet", "s3_scadacos_resnet_demo"])
+def test_s3_classes_are_section_x_domain(name: str) -> None:
+    """Sec. 2.3: "C = 84" for DCASE 2021's 7 types x 6 sections = 42 sections: a class is (section, domain)."""
+    assert load_recipe(name).train.classes == "section_domain"
+
+
+def test_group_centres_pick_a_domains_rows() -> None:
+    import numpy as np
+
+    from soundsentry.scorers.centres import GroupCentres, tag_rows
+
+    per_class = np.arange(2 * 3 * 4, dtype=np.float64).reshape(2, 3, 4)  # 2 classes x S = 3 x D = 4
+    tagged = tag_rows(per_class, ["fan/00/source", "fan/00/target"], "fan/00")
+    assert tagged.domains == (Domain.SOURCE,) * 3 + (Domain.TARGET,) * 3
+    np.testing.assert_array_equal(tagged.of(Domain.SOURCE), per_class[0])
+    np.testing.assert_array_equal(tagged.of(Domain.TARGET), per_class[1])
+    np.testing.assert_array_equal(np.asarray(tagged), per_class.reshape(6, 4))  # a scorer on every clip: all rows
+    # attributes classes keep the domain right after the section.
+    attrs = tag_rows(per_class, ["00/source/a=1", "00/source/a=2"], "00")
+    np.testing.assert_array_equal(attrs.of(Domain.SOURCE), per_class.reshape(6, 4))
+    with pytest.raises(DataError, match="no target class for this section"):
+        attrs.of(Domain.TARGET)
+    untagged = tag_rows(per_class[:1], ["fan/00"], "fan/00")  # classes: section -> every row for either domain
+    np.testing.assert_array_equal(untagged.of(Domain.TARGET), per_class[0])
+    assert GroupCentres.untagged(per_class[0]).shape == (3, 4)
+    with pytest.raises(DataError, match="one domain per row"):
+        GroupCentres(per_class[0], (Domain.SOURCE,))
+
+
+def _fake_s3_run(run_dir: Path, manifest: Path, classes: str, sub_clusters: int = 2, dim: int = 16):
+    """A run folder with config, manifest and a ``model.pt`` whose sub-cluster AdaCos head has known centres."""
+    from soundsentry.config.reading import dump_resolved
+    from soundsentry.data.manifest import write_manifest
+    from soundsentry.runfiles import CONFIG_FILE, MANIFEST_FILE
+    from soundsentry.training.data import class_map
+    from soundsentry.training.modelfile import build_head
+
+    recipe = s3_tiny(f"train.classes={classes}", f"head.sub_clusters={sub_clusters}", f"backbone.embed_dim={dim}")
+    clips = read_manifest(manifest)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dump_resolved(recipe, run_dir / CONFIG_FILE)
+    write_manifest(clips, run_dir / MANIFEST_FILE)
+    keys = class_map(clips, "all", classes)
+    head = build_head(recipe.head, dim, len(keys))
+    with torch.no_grad():
+        head.weight.copy_(torch.randn(head.weight.shape, generator=torch.Generator().manual_seed(0)))
+    (run_dir / "models" / "all").mkdir(parents=True)
+    torch.save({"classes": keys, "head_state_dict": head.state_dict()}, run_dir / "models" / "all" / MODEL_FILE)
+    return clips, keys, head.centres.detach().double().numpy()
+
+
+def test_load_centres_gives_the_source_gmm_its_sections_source_centres(tiny_manifest: Path, tmp_path: Path) -> None:
+    """Before issue 16 the section's source and target centres were concatenated: a 2S-component source GMM."""
+    import numpy as np
+
+    from soundsentry import stages
+    from soundsentry.scoring import fit_scorer_on, is_fit_clip
+
+    clips, keys, centres = _fake_s3_run(tmp_path, tiny_manifest, "section_domain")
+    fit = [c for c in clips if is_fit_clip(c)]
+    loaded = stages.load_centres(tmp_path, fit)
+    group = fit[0].group
+    base = f"{group[0]}/{group[1]}"
+    np.testing.assert_allclose(loaded[group].of(Domain.SOURCE), centres[keys.index(f"{base}/source")])
+    np.testing.assert_allclose(loaded[group].of(Domain.TARGET), centres[keys.index(f"{base}/target")])
+    assert loaded[group].shape == (4, 16)  # both classes for a scorer fitted on every clip of the section
+
+    # The scorer as the score stage fits it (the tiny set has one target clip per section: five of each here).
+    spec = "domain_aware:source=gmm;init=centres;covariance_type=diag,target=gmm;init=centres;covariance_type=spherical"
+    features = np.random.default_rng(0).normal(size=(10, 16))
+    scorer = fit_scorer_on(spec, features, domains=[Domain.SOURCE] * 5 + [Domain.TARGET] * 5, centres=loaded[group])
+    for fitted, domain in ((scorer.source_, Domain.SOURCE), (scorer.target_, Domain.TARGET)):
+        expected = centres[keys.index(f"{base}/{domain.value}")]
+        means_init = fitted.estimator_.means_init
+        assert means_init.shape == (2, 16)  # S components, not 2S
+        directions = expected / np.linalg.norm(expected, axis=1, keepdims=True)
+        np.testing.assert_allclose(means_init / np.linalg.norm(means_init, axis=1, keepdims=True), directions)
+
+
+def test_load_centres_with_section_classes_is_unchanged(tiny_manifest: Path, tmp_path: Path) -> None:
+    import numpy as np
+
+    from soundsentry import stages
+    from soundsentry.scoring import is_fit_clip
+
+    clips, keys, centres = _fake_s3_run(tmp_path, tiny_manifest, "section")
+    fit = [c for c in clips if is_fit_clip(c)]
+    group = fit[0].group
+    loaded = stages.load_centres(tmp_path, fit)[group]
+    own = centres[keys.index(f"{group[0]}/{group[1]}")]
+    for domain in (Domain.SOURCE, Domain.TARGET):
+        np.testing.assert_allclose(loaded.of(domain), own)

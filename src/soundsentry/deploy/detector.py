@@ -143,6 +143,10 @@ class Detector:
         X = X.astype(np.float64)
         doms = None if domains is None else [Domain(d) for d in domains]
         centres = bank["centres"].astype(np.float64) if "centres" in bank else None
+        if centres is not None and "centre_domains" in bank:  # bundles before issue 16 have untagged centres
+            from soundsentry.scorers.centres import GroupCentres
+
+            centres = GroupCentres(centres, tuple(Domain(str(d)) for d in bank["centre_domains"]))
         return fit_scorer_on(
             self.scorer_spec,
             X,

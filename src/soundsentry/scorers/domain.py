@@ -18,6 +18,7 @@ import numpy as np
 from soundsentry.errors import ConfigError, DataError
 from soundsentry.registry import register_scorer
 from soundsentry.scorers.base import BaseScorer, check_embeddings
+from soundsentry.scorers.centres import centres_for
 from soundsentry.types import Domain
 
 
@@ -82,7 +83,9 @@ class DomainAwareScorer(BaseScorer):
             X: training embeddings (N, D), all normal.
             y: ignored.
             domains: N domains (``Clip.domain``); ``None`` treats every row as source.
-            centres: learned centres for a sub-scorer with ``init=centres``.
+            centres: learned centres for a sub-scorer with ``init=centres``; each sub-scorer gets those of its
+                domain's classes when they are :class:`~soundsentry.scorers.centres.GroupCentres` tagged by domain
+                (``train.classes: section_domain``: the source GMM starts from the source centres only).
         """
         self.check_params()
         X = check_embeddings(X, owner=self._owner, what="training embeddings", min_samples=1)
@@ -97,7 +100,7 @@ class DomainAwareScorer(BaseScorer):
                 fitted[domain] = None
                 continue
             scorer = _inner(spec)
-            kwargs = {"centres": centres} if getattr(scorer, "wants_centres", False) else {}
+            kwargs = {"centres": centres_for(centres, domain)} if getattr(scorer, "wants_centres", False) else {}
             fitted[domain] = scorer.fit(X[rows], **kwargs)
             train_scores = fitted[domain].anomaly_score(X[rows])
             offsets[domain] = (float(train_scores.mean()), float(max(train_scores.std(), 1e-12)))
