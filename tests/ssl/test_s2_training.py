@@ -257,3 +257,55 @@ def test_s2_run_end_to_end(tiny_data: Path, tmp_path: Path, capsys) -> None:
         warnings.simplefilter("ignore")
         stages.run("s2_vicreg_mobilenetv2_demo", tiny_data, tmp_path, E2E)
     assert capsys.readouterr().out.count("model.pt exists, skipped (resume)") == len(units)
+
+
+# --- issue 16, item 3: eq. 1's reduction is a recipe key of both steps -----------------------------------------
+class _TinyEncoder(torch.nn.Module):
+    """(N, 1, 4, 3) -> (N, 5), enough for the modules' loss wiring."""
+
+    embed_dim = 5
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = torch.nn.Linear(12, 5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.fc(x.flatten(1)))
+
+
+@pytest.mark.parametrize("reduction", ["sum", "mean"])
+def test_recipe_reductions_reach_both_losses(reduction: str) -> None:
+    from soundsentry.ssl.vicreg import finetune_step
+    from soundsentry.training.modelfile import build_head
+    from soundsentry.training.module import EmbeddingModel, PairMixupModule
+    from soundsentry.training.pretrain import VICRegModule
+
+    r = s2_tiny(f"train.pretrain.reduction={reduction}", f"train.geometric_reduction={reduction}")
+    model = EmbeddingModel(_TinyEncoder(), None)
+    assert r.train.pretrain is not None
+    assert VICRegModule(model, r.train.pretrain, batches_per_epoch=1).loss_fn.reduction == reduction
+
+    head = build_head(r.head, 5, 2)
+    module = PairMixupModule(model, head, r.train, batches_per_epoch=1)
+    torch.manual_seed(0)
+    xa, xb = torch.randn(4, 1, 4, 3), torch.randn(4, 1, 4, 3)
+    ta = torch.nn.functional.one_hot(torch.tensor([0, 1, 0, 1]), 2).float()
+    lam = torch.tensor([0.3, 0.6, 0.5, 0.8])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # self.log outside a trainer
+        loss = module.training_step((xa, xb, ta, ta.flip(0), lam), 0)
+    for other, same in (("sum", reduction == "sum"), ("mean", reduction == "mean")):
+        expected = finetune_step(
+            model, head.classifier, xa, xb, ta, ta.flip(0), lam=lam, geometric_weight=1.0, reduction=other
+        )["loss"]
+        assert torch.isclose(loss, expected).item() is same
+
+
+@pytest.mark.parametrize("name", ["s2_vicreg_mobilenetv2", "s2_vicreg_mobilenetv2_demo"])
+def test_s2_recipes_keep_vicregs_mean_for_eq1(name: str) -> None:
+    """Eq. 1 as written (``sum``) collapses the pre-training at the document's weights (BENCHMARKS.md, issue 16);
+    the recipes keep VICReg's mean and offer the sum as ``reduction=sum`` / ``geometric_reduction=sum``."""
+    t = load_recipe(name).train
+    assert t.pretrain is not None and (t.pretrain.reduction, t.geometric_reduction) == ("mean", "mean")
+    summed = load_recipe(name, ["train.pretrain.reduction=sum", "train.geometric_reduction=sum"]).train
+    assert summed.pretrain is not None and (summed.pretrain.reduction, summed.geometric_reduction) == ("sum", "sum")

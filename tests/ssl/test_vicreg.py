@@ -244,3 +244,72 @@ def test_errors_name_the_fix() -> None:
         mixup(z, z[:3], 0.5)
     with pytest.raises(ConfigError, match="at least 2 classes"):
         SectionClassifier(num_classes=1)
+
+
+# --- issue 16, item 3: eq. 1 as written (sum over the D features) and VICReg's code (mean over them) -----------
+def test_eq1_both_reductions_by_hand() -> None:
+    """N = 2, D = 2, lambda = 0.5: lambda z + (1 - lambda) z' = [[0.5, 0], [1, 1.5]], so z_lambda minus it is
+    [[0.5, 1], [0, -0.5]]; squared norms 1.25 and 0.25. Eq. 1: (1.25 + 0.25) / 2 = 0.75; VICReg's mean over D: 0.375.
+    """
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
+    z2 = torch.tensor([[0.0, 0.0], [2.0, 2.0]], dtype=torch.float64)
+    z_mix = torch.ones(2, 2, dtype=torch.float64)
+    assert mixup_invariance(z_mix, z, z2, 0.5, reduction="sum").item() == pytest.approx(0.75, rel=1e-15)
+    assert mixup_invariance(z_mix, z, z2, 0.5, reduction="mean").item() == pytest.approx(0.375, rel=1e-15)
+
+
+@pytest.mark.parametrize(("reduction", "per_dim"), [("sum", 1), ("mean", 5)])
+def test_eq5_with_either_reduction_matches_loops(reduction: str, per_dim: int) -> None:
+    z, z2, z_mix = _z(seed=7), _z(seed=8), _z(seed=9)
+    out = VICRegMixupLoss(reduction=reduction)(z_mix, z, z2, 0.7)
+    s = ref_invariance(z_mix.numpy(), z.numpy(), z2.numpy(), np.full(6, 0.7)) / per_dim  # D = 5
+    v = ref_variance(z.numpy()) + ref_variance(z2.numpy())
+    c = ref_covariance(z.numpy()) + ref_covariance(z2.numpy())
+    assert out["invariance"].item() == pytest.approx(s, rel=1e-12)
+    assert out["loss"].item() == pytest.approx(25 * s + 25 * v + c, rel=1e-12)
+
+
+@pytest.mark.parametrize(("reduction", "per_dim"), [("sum", 1), ("mean", 5)])
+def test_finetune_geometric_term_with_either_reduction_matches_loops(reduction: str, per_dim: int) -> None:
+    torch.manual_seed(1)
+    encoder, classifier = _Flatten(), SectionClassifier(num_classes=2, in_dim=5, hidden=3)
+    x, x2 = torch.randn(4, 1, 4, 3), torch.randn(4, 1, 4, 3)
+    t = nn.functional.one_hot(torch.tensor([0, 1, 1, 0]), 2).float()
+    lam = torch.tensor([0.2, 0.5, 0.9, 0.4])
+    out = finetune_step(encoder, classifier, x, x2, t, t.flip(0), lam=lam, geometric_weight=3.0, reduction=reduction)
+    with torch.no_grad():
+        y, y2 = encoder(x).double().numpy(), encoder(x2).double().numpy()
+        y_mix = encoder(mixup(x, x2, lam)).double().numpy()
+    expected = ref_invariance(y_mix, y, y2, lam.double().numpy()) / per_dim  # encoder outputs: D = 5
+    assert out["geometric"].item() == pytest.approx(expected, rel=1e-5)
+    assert out["loss"].item() == pytest.approx(out["kl"].item() + 3.0 * expected, rel=1e-5)
+
+
+def _pretrain_toy(reduction: str, seed: int, steps: int = 30) -> float:
+    """The demo's pre-training at toy scale: LARS (lr 0.1), a 3 x 256 FC + BN + ReLU expander, batch 128."""
+    from soundsentry.ssl.optim import build_lars
+
+    torch.manual_seed(seed)
+    encoder = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 16))
+    expander = Expander(16, 256, 3)
+    optimizer = build_lars([*encoder.parameters(), *expander.parameters()], lr=0.1, weight_decay=1e-4)
+    loss_fn = VICRegMixupLoss(reduction=reduction)
+    data = torch.randn(512, 16)
+    for _ in range(steps):
+        x, x2 = data[torch.randint(512, (128,))], data[torch.randint(512, (128,))]
+        lam = sample_lambda(size=128)
+        out = loss_fn(expander(encoder(mixup(x, x2, lam))), expander(encoder(x)), expander(encoder(x2)), lam)
+        optimizer.zero_grad()
+        out["loss"].backward()
+        optimizer.step()
+    return out["variance"].item()
+
+
+def test_eq1_summed_over_features_collapses_the_expander_with_the_documents_weights() -> None:
+    """Why the S2 recipes keep VICReg's mean (BENCHMARKS.md, issue 16): summed over D = 256 features, s outweighs
+    the variance term ~256 times, the expander's last ReLUs die and every feature's std reaches 0 (v(Z) + v(Z') =
+    2 (1 - sqrt(eps)) = 1.98), as in the demo runs; with the mean the features stay spread."""
+    collapsed = 2 * (1 - np.sqrt(1e-4))
+    for seed in (0, 1):
+        assert _pretrain_toy("sum", seed) == pytest.approx(collapsed, abs=0.01)
+        assert _pretrain_toy("mean", seed) < 0.5

@@ -20,8 +20,12 @@ Choices where the document is silent:
 
 * ``eps = 1e-4`` inside the standard deviation (VICReg's value): ``sqrt`` has an infinite slope at 0, so without
   it a collapsed batch would give NaN gradients. Variances are unbiased (``N - 1``), as the covariance of eq. 3.
-* Eq. 1 sums the squared error over the D features (``reduction="sum"``, the default); VICReg's invariance term,
-  whose weight 25 the document keeps, averages it (``F.mse_loss``, ``reduction="mean"``, D times smaller).
+* Eq. 1 sums the squared error over the D features (``reduction="sum"``, the default here); VICReg's invariance
+  term, whose weight 25 the document keeps, averages it (``F.mse_loss``, ``reduction="mean"``, D times smaller).
+  The S2 recipes choose with ``train.pretrain.reduction`` and ``train.geometric_reduction`` and use ``mean``: with
+  the sum, ``s`` outweighs the variance term D times, the expander collapses in the first pre-training epoch (its
+  last ReLUs die, so no gradient brings it back) and the section classifier stays at chance (BENCHMARKS.md,
+  "Issue 16: S3 classes and S2 eq. 1, before and after").
 * One ``lambda`` per batch (eq. 1 has no index on it); a ``(N,)`` tensor of per-pair ratios is accepted too.
 * The three branches run as three forward passes, as VICReg's two, so each branch's batch norm sees its own batch.
 """
