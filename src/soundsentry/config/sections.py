@@ -21,6 +21,8 @@ SCHEDULER_INTERVALS = ("epoch", "step")
 STANDARDIZE = ("per_bin", "global", "none")
 LENGTH_POLICIES = ("crop", "pad", "tile", "none")
 CHUNK_TAILS = ("drop", "pad", "context")
+#: features.channel; DCASE 2026: left = near microphone, right = far microphone (see soundsentry.data.audio).
+RECIPE_CHANNELS = ("left", "right", "mean", "both")
 REDUCTIONS = ("sum", "mean")
 PSEUDO_ANOMALIES = ("pitch_shift", "mix", "time_reverse")
 
@@ -48,6 +50,10 @@ class FeatureConfig:
         sample_rate: rate clips are loaded (and resampled) at, in Hz; must equal the front-end's.
         clip_seconds: fix every clip to this length (``None`` keeps each clip's own length).
         length_policy: how a short clip reaches ``clip_seconds``: ``crop`` (refuse), ``pad``, ``tile``, ``none``.
+        channel: which channel(s) of a multi-channel clip to use: ``mean`` (average), ``left`` (channel 0, the
+            DCASE 2026 near microphone), ``right`` (channel 1, the far microphone); a mono clip gives its one signal
+            under each. ``both`` (every channel as an input channel) is refused by validation: no front-end takes
+            multi-channel audio yet.
         chunk_width: frames per chunk (the network input's T).
         chunk_hop: frames between chunk starts; ``None`` = ``chunk_width`` (non-overlapping).
         chunk_tail: frames after the last whole chunk: ``drop`` or ``pad`` (one more, padded chunk); ``context``
@@ -62,6 +68,7 @@ class FeatureConfig:
     sample_rate: int = 16000
     clip_seconds: float | None = None
     length_policy: str = "pad"
+    channel: str = "mean"
     chunk_width: int = 32
     chunk_hop: int | None = None
     chunk_tail: str = "drop"

@@ -15,6 +15,7 @@ from soundsentry.config.sections import (
     PHASES,
     PRECISIONS,
     PSEUDO_ANOMALIES,
+    RECIPE_CHANNELS,
     REDUCTIONS,
     SCHEDULER_INTERVALS,
     SCHEDULERS,
@@ -76,6 +77,13 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
     if f.clip_seconds is not None and not (isinstance(f.clip_seconds, (int, float)) and f.clip_seconds > 0):
         raise ConfigError(f"{source}: features.clip_seconds must be a positive number or null, got {f.clip_seconds!r}")
     _choice(source, "features.length_policy", f.length_policy, LENGTH_POLICIES)
+    _choice(source, "features.channel", f.channel, RECIPE_CHANNELS)
+    if f.channel == "both":
+        raise ConfigError(
+            f"{source}: features.channel 'both' needs a front-end taking (B, C, n) multi-channel audio and a backbone "
+            "with in_chans = channels x fold; the front-ends (logmel, stft_chunks, waveform) take mono (B, n); "
+            "use left, right or mean"
+        )
     _positive_int(source, "features.chunk_width", f.chunk_width)
     _positive_int(source, "features.chunk_hop", f.chunk_hop, allow_none=True)
     _choice(source, "features.chunk_tail", f.chunk_tail, CHUNK_TAILS)

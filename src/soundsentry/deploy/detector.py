@@ -302,15 +302,12 @@ class Detector:
         return ClipScore(name, info.machine_type, info.section, score, threshold, decision)
 
     def load_clip(self, path: str | os.PathLike[str], *, max_seconds: float | None = None) -> np.ndarray:
-        """Decode a file the way the training clips were decoded (rate, channel mix, length policy)."""
-        from soundsentry.data.audio import load_audio
+        """Decode a file the way the training clips were decoded (rate, ``features.channel``, length policy)."""
+        from soundsentry.training.features import load_recipe_audio
 
-        f = self.recipe.features
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # silence is the input-quality gate's call (score_file), not the loader's
-            return load_audio(
-                path, f.sample_rate, duration=f.clip_seconds, length_policy=f.length_policy, max_seconds=max_seconds
-            )
+            return load_recipe_audio(path, self.recipe.features, max_seconds=max_seconds)
 
     def quality_limits(self, *, max_seconds: float | None = None) -> QualityLimits:
         """What a clip must satisfy to be scored: this detector's minimum length and band, and ``max_seconds``."""

@@ -8,6 +8,7 @@ so it is saved with the weights and applied the same way at extraction.
 
 from __future__ import annotations
 
+import os
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from soundsentry.config import FeatureConfig, Recipe
-from soundsentry.data.audio import load_audio
+from soundsentry.data.audio import audio_info, load_audio
 from soundsentry.errors import ConfigError
 from soundsentry.types import Clip
 
@@ -75,10 +76,29 @@ def check_backbone_input(recipe: Recipe, shape: tuple[int, int, int], backbone: 
         )
 
 
-def _load(clip: Clip, features: FeatureConfig) -> np.ndarray:
+def load_recipe_audio(
+    path: str | os.PathLike[str], features: FeatureConfig, *, max_seconds: float | None = None
+) -> np.ndarray:
+    """Load one clip as a recipe's ``features`` say: rate, length policy and channel policy (``features.channel``).
+
+    A mono file gives its one signal under every policy (``right`` on a mono file is that signal, not an error),
+    so one recipe serves both mono and two-channel (DCASE 2026) data.
+    """
+    channel = features.channel
+    if channel == "right" and audio_info(path).channels == 1:
+        channel = "left"
     return load_audio(
-        clip.path, features.sample_rate, duration=features.clip_seconds, length_policy=features.length_policy
+        path,
+        features.sample_rate,
+        channel=channel,  # type: ignore[arg-type]
+        duration=features.clip_seconds,
+        length_policy=features.length_policy,
+        max_seconds=max_seconds,
     )
+
+
+def _load(clip: Clip, features: FeatureConfig) -> np.ndarray:
+    return load_recipe_audio(clip.path, features)
 
 
 def iter_clip_chunks(
