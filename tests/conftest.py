@@ -23,6 +23,30 @@ def _torch_threads() -> None:
     torch.manual_seed(0)
 
 
+# A net1-like model small enough for 2 CPU cores: 64 bins x 32 frames, width 0.25, 32-d embeddings.
+TINY_OVERRIDES = [
+    "frontend.n_fft=126",
+    "frontend.hop_length=64",
+    "features.chunk_hop=16",
+    "backbone.input_size=[64,32]",
+    "backbone.width=0.25",
+    "backbone.embed_dim=32",
+    "train.mode=per_machine_type",
+    "train.epochs=2",
+    "train.batch_size=16",
+    "train.val_fraction=0.4",
+    "train.progress_bar=false",
+    "train.accelerator=cpu",
+    "train.devices=1",
+    "score.scorers=['knn_cosine:k=3']",
+]
+
+
+@pytest.fixture(scope="session")
+def tiny_overrides() -> list[str]:
+    return list(TINY_OVERRIDES)
+
+
 @pytest.fixture
 def device() -> str:
     """Device for tests that can run on a GPU: SOUNDSENTRY_TEST_DEVICE, default cpu."""

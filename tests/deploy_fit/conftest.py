@@ -8,24 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-# A net1-like classifier small enough for 2 CPU cores (as tests/training/conftest.py).
-TINY_CLASSIFIER = [
-    "frontend.n_fft=126",
-    "frontend.hop_length=64",
-    "features.chunk_hop=16",
-    "backbone.input_size=[64,32]",
-    "backbone.width=0.25",
-    "backbone.embed_dim=32",
-    "train.mode=per_machine_type",
-    "train.epochs=1",
-    "train.batch_size=16",
-    "train.val_fraction=0.4",
-    "train.progress_bar=false",
-    "train.accelerator=cpu",
-    "train.devices=1",
-    "score.scorers=['knn_cosine:k=3']",
-]
-
 
 @pytest.fixture(scope="session")
 def one_machine(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
@@ -81,6 +63,6 @@ def two_domains(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def tiny_classifier() -> list[str]:
+def tiny_classifier(tiny_overrides: list[str]) -> list[str]:
     """Overrides that shrink ``s1_arcface_mfn_demo`` to a classifier 2 CPU cores train in seconds."""
-    return list(TINY_CLASSIFIER)
+    return [*tiny_overrides, "train.epochs=1"]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import warnings
 from pathlib import Path
@@ -10,17 +9,6 @@ from pathlib import Path
 import pytest
 
 from soundsentry.deploy import Detector
-
-_TRAINING_CONFTEST = Path(__file__).resolve().parents[1] / "training" / "conftest.py"
-
-
-def _tiny_overrides() -> list[str]:
-    """The training tests' TINY_OVERRIDES (one definition of the tiny network; tests/ is not a package)."""
-    spec = importlib.util.spec_from_file_location("_training_conftest", _TRAINING_CONFTEST)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.TINY_OVERRIDES)
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +22,7 @@ def ops_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def detector_dir(ops_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def detector_dir(ops_data: Path, tiny_overrides: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A detector exported from a one-epoch tiny S1 run on :func:`ops_data`, thresholds at a 50 % false-alarm rate."""
     from soundsentry import stages
     from soundsentry.deploy import export_detector
@@ -42,7 +30,7 @@ def detector_dir(ops_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
     run_dir = tmp_path_factory.mktemp("ops_run")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        stages.run("s1_arcface_mfn_demo", ops_data, run_dir, [*_tiny_overrides(), "train.epochs=1"])
+        stages.run("s1_arcface_mfn_demo", ops_data, run_dir, [*tiny_overrides, "train.epochs=1"])
     # a false-alarm rate of 0.5 (threshold at the training median) makes sure some test clips raise alarms
     return export_detector(run_dir, tmp_path_factory.mktemp("ops_bundle") / "detector", percentile=0.5)
 
