@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import warnings
 from pathlib import Path
 
@@ -12,23 +11,13 @@ from soundsentry import stages
 from soundsentry.deploy import Detector, export_detector
 
 
-def _training_overrides() -> list[str]:
-    """TINY_OVERRIDES of tests/training/conftest.py (a conftest is not importable by name from another folder)."""
-    path = Path(__file__).resolve().parents[1] / "training" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("_training_conftest_overrides", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return list(module.TINY_OVERRIDES)
-
-
 @pytest.fixture(scope="session")
-def quality_bundle(tiny_data: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+def quality_bundle(tiny_data: Path, tiny_overrides: list[str], tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A detector bundle trained for one epoch on the tiny data set (16 kHz, 126-point STFT, 32-frame chunks)."""
     run_dir = tmp_path_factory.mktemp("quality_run")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        stages.run("s1_arcface_mfn_demo", tiny_data, run_dir, [*_training_overrides(), "train.epochs=1"])
+        stages.run("s1_arcface_mfn_demo", tiny_data, run_dir, [*tiny_overrides, "train.epochs=1"])
     return export_detector(run_dir, tmp_path_factory.mktemp("quality_bundle") / "detector")
 
 
