@@ -237,11 +237,43 @@ def load_audio(
     if not np.isfinite(x).all():
         bad = int(np.count_nonzero(~np.isfinite(x)))
         raise AudioError(f"{path}: contains {bad} NaN or infinite sample(s); re-export the file or drop it.")
+    return condition_samples(
+        path, x, rate, sample_rate, channel=channel, duration=duration, length_policy=length_policy, stacklevel=3
+    )
+
+
+def condition_samples(
+    path: str | os.PathLike[str],
+    x: np.ndarray,
+    rate: int,
+    sample_rate: int,
+    *,
+    channel: ChannelPolicy | int = "mean",
+    duration: float | None = None,
+    length_policy: LengthPolicy = "crop",
+    stacklevel: int = 2,
+) -> np.ndarray:
+    """What :func:`load_audio` does after decoding: pick or mix the channels, resample, fix the length.
+
+    For samples already decoded (the input-quality gate decodes every file once and hands its samples on, so a
+    deployed detector does not decode a file twice).
+
+    Args:
+        path: the file the samples came from (named in errors and warnings only).
+        x: (n, channels) float32 decoded samples, finite.
+        rate: their sample rate in Hz.
+        sample_rate, channel, duration, length_policy: as :func:`load_audio`.
+        stacklevel: of the silence warning.
+
+    Returns:
+        As :func:`load_audio`.
+    """
+    _check_arguments(sample_rate, channel, duration, length_policy)
     y = _select_channel(path, x, channel)
     if float(np.max(np.abs(y))) < SILENCE_PEAK:
         where = "" if channel in ("mean", "both") else f" (channel {channel})"
         message = f"{path}{where}: clip is silent (peak below {SILENCE_PEAK:g}); check the recording"
-        warnings.warn(message, SilentAudioWarning, stacklevel=2)
+        warnings.warn(message, SilentAudioWarning, stacklevel=stacklevel)
     if rate != sample_rate:  # soxr takes (n,) or (n, C)
         y = soxr.resample(y.T if y.ndim == 2 else y, rate, sample_rate, quality="HQ").astype(np.float32, copy=False)
         y = y.T if y.ndim == 2 else y

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from soundsentry.deploy.bundle import GroupInfo, read_bundle_meta
-from soundsentry.deploy.quality import ClipQuality, QualityLimits, band_top_hz, check_clip, min_seconds_of
+from soundsentry.deploy.quality import ClipQuality, QualityLimits, band_top_hz, check_clip, gate_clip, min_seconds_of
 from soundsentry.errors import AudioError, ConfigError, DataError, SoundSentryError
 from soundsentry.types import Domain
 
@@ -321,6 +321,20 @@ class Detector:
         """The input-quality gate on one file (:func:`~soundsentry.deploy.quality.check_clip`); never raises."""
         return check_clip(path, self.quality_limits(max_seconds=max_seconds), name=name)
 
+    def gate_and_load(
+        self, path: str | os.PathLike[str], *, name: str | None = None, max_seconds: float | None = None
+    ) -> tuple[ClipQuality, np.ndarray | None]:
+        """The input-quality gate on one file and, when it passes, the clip as :meth:`load_clip` gives it, from the
+        gate's own decoding (each file is decoded once). ``(verdict, None)`` when the gate refuses the clip."""
+        from soundsentry.training.features import condition_recipe_audio
+
+        verdict, samples, rate = gate_clip(path, self.quality_limits(max_seconds=max_seconds), name=name)
+        if samples is None or rate is None:
+            return verdict, None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # silence is the gate's call, and it passed
+            return verdict, condition_recipe_audio(path, samples, rate, self.recipe.features)
+
     def score_file(
         self, path: str | os.PathLike[str], machine_type: str, section: str, domain: str | None = None
     ) -> ClipScore:
@@ -333,11 +347,10 @@ class Detector:
         where = (str(path), machine_type, normalise_section(section), float("nan"))
         try:
             threshold = self.group(machine_type, section).threshold_for(domain)
-            verdict = self.check_clip(path)
+            verdict, wave = self.gate_and_load(path)
             quality = verdict.label
-            if not verdict.ok:
+            if wave is None:
                 return ClipScore(*where, threshold, "error", verdict.reason, quality)
-            wave = self.load_clip(path)
             return replace(
                 self.score_waveform(wave, machine_type, section, name=str(path), domain=domain), quality=quality
             )

@@ -270,14 +270,23 @@ def check_clip(path: str | os.PathLike[str], limits: QualityLimits, *, name: str
         The verdict: ``problem`` None when the clip can be scored, else the first problem found and a one-line
         reason.
     """
+    return gate_clip(path, limits, name=name)[0]
+
+
+def gate_clip(
+    path: str | os.PathLike[str], limits: QualityLimits, *, name: str | None = None
+) -> tuple[ClipQuality, np.ndarray | None, int | None]:
+    """:func:`check_clip`, and the samples it decoded: ``(verdict, samples (n, channels) float32, rate)``, the
+    samples and rate None when the clip fails. A caller that goes on to score the clip conditions these samples
+    (:func:`~soundsentry.training.features.condition_recipe_audio`) instead of decoding the file again."""
     label = str(path) if name is None else name
     try:
         x, rate = _decode(Path(path), label, limits.max_seconds)
         measured = _judge(x, rate, label, limits)
     except _GateError as failed:
         reason = " ".join(failed.reason.replace(str(path), label).split())
-        return ClipQuality(failed.problem, reason, **failed.measured)  # type: ignore[arg-type]
-    return ClipQuality(None, "", **measured)  # type: ignore[arg-type]
+        return ClipQuality(failed.problem, reason, **failed.measured), None, None  # type: ignore[arg-type]
+    return ClipQuality(None, "", **measured), x, rate  # type: ignore[arg-type]
 
 
 def min_clip_samples(pipeline: FeaturePipeline) -> int:
@@ -335,6 +344,7 @@ __all__ = [
     "QualityProblem",
     "band_top_hz",
     "check_clip",
+    "gate_clip",
     "min_clip_samples",
     "min_seconds_of",
     "recipe_min_seconds",

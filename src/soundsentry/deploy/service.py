@@ -46,6 +46,7 @@ from typing import TYPE_CHECKING, Any
 from soundsentry.errors import ConfigError, SoundSentryError
 
 if TYPE_CHECKING:
+    import numpy as np
     from fastapi import FastAPI
 
     from soundsentry.deploy.detector import Detector
@@ -144,11 +145,10 @@ def score_uploads(
         labels = [f"clip {i} ({u.name})" if len(uploads) > 1 else u.name for i, u in enumerate(uploads)]
         for path, upload in zip(paths, uploads, strict=True):
             path.write_bytes(upload.data)
-        _gate(detector, uploads, paths, labels, max_seconds, info.threshold_for(domain))
-        for path, upload, label in zip(paths, uploads, labels, strict=True):
+        waves = _gate(detector, uploads, paths, labels, max_seconds, info.threshold_for(domain))
+        for path, upload, label, wave in zip(paths, uploads, labels, waves, strict=True):
             try:
                 with torch.no_grad():
-                    wave = detector.load_clip(path)
                     score = detector.score_waveform(wave, machine_type, section, name=upload.name, domain=domain)
             except SoundSentryError as err:
                 # the temporary path means nothing to the client: name the upload instead
@@ -176,18 +176,21 @@ def _gate(
     labels: Sequence[str],
     max_seconds: float | None,
     threshold: float,
-) -> None:
-    """Run the input-quality gate on every clip of a request; a :class:`ServiceError` when any fails: 413 for a
-    clip over ``max_seconds``, else 422, with the first refused clip's reason as ``detail``."""
+) -> "list[np.ndarray]":
+    """Run the input-quality gate on every clip of a request and return the clips as the detector loads them
+    (decoded once, by the gate); a :class:`ServiceError` when any fails: 413 for a clip over ``max_seconds``, else
+    422, with the first refused clip's reason as ``detail``."""
     from soundsentry.deploy.quality import QualityProblem
 
-    refused = []
+    refused, waves = [], []
     for path, upload, label in zip(paths, uploads, labels, strict=True):
-        verdict = detector.check_clip(path, name=label, max_seconds=max_seconds)
-        if not verdict.ok:
+        verdict, wave = detector.gate_and_load(path, name=label, max_seconds=max_seconds)
+        if wave is None:
             refused.append((upload.name, verdict))
+        else:
+            waves.append(wave)
     if not refused:
-        return
+        return waves
     _, first = refused[0]
     entries = [
         {

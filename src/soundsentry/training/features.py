@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from soundsentry.config import FeatureConfig, Recipe
-from soundsentry.data.audio import audio_info, load_audio
+from soundsentry.data.audio import audio_info, condition_samples, load_audio
 from soundsentry.errors import ConfigError
 from soundsentry.types import Clip
 
@@ -97,6 +97,26 @@ def load_recipe_audio(
     )
 
 
+def condition_recipe_audio(
+    path: str | os.PathLike[str], samples: np.ndarray, rate: int, features: FeatureConfig
+) -> np.ndarray:
+    """:func:`load_recipe_audio` for samples already decoded: ``samples: (n, channels)`` at ``rate`` -> the same
+    array :func:`load_recipe_audio` returns for that file (the input-quality gate decodes each file once)."""
+    channel = features.channel
+    if channel == "right" and samples.shape[1] == 1:
+        channel = "left"
+    return condition_samples(
+        path,
+        samples,
+        rate,
+        features.sample_rate,
+        channel=channel,  # type: ignore[arg-type]
+        duration=features.clip_seconds,
+        length_policy=features.length_policy,
+        stacklevel=3,
+    )
+
+
 def _load(clip: Clip, features: FeatureConfig) -> np.ndarray:
     return load_recipe_audio(clip.path, features)
 
@@ -108,6 +128,15 @@ def iter_clip_chunks(
 
     Batches come in order of the clips' first appearance within each length, so the result is deterministic.
     """
+    waves = ((i, _load(clip, features)) for i, clip in enumerate(clips))
+    yield from iter_wave_chunks(waves, pipeline, features.batch_clips)
+
+
+def iter_wave_chunks(
+    waves: Iterable[tuple[int, np.ndarray]], pipeline: FeaturePipeline, batch_clips: int
+) -> Iterator[tuple[list[int], Tensor]]:
+    """Yield ``(keys, chunks (b, n, C, F, W))`` over ``(key, waveform (n,))`` pairs, batching equal lengths by up
+    to ``batch_clips``; batches come in order of each length's first key."""
     pending: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
     device = next((b.device for b in pipeline.buffers()), torch.device("cpu"))
 
@@ -116,13 +145,28 @@ def iter_clip_chunks(
         wave = torch.from_numpy(np.stack([w for _, w in items])).to(device)
         return [i for i, _ in items], pipeline(wave).cpu()
 
-    for i, clip in enumerate(clips):
-        wave = _load(clip, features)
-        pending[len(wave)].append((i, wave))
-        if len(pending[len(wave)]) >= features.batch_clips:
+    for key, wave in waves:
+        pending[len(wave)].append((key, wave))
+        if len(pending[len(wave)]) >= batch_clips:
             yield flush(len(wave))
     for length in list(pending):
         yield flush(length)
+
+
+@dataclass
+class NoisyChunks:
+    """Chunks of noisy versions of a unit's training clips (``train.noise_mix``), beside the clean cache.
+
+    Attributes:
+        chunks: (N, C, F, W) features of the noisy versions, not standardised.
+        lookup: (K, M) row in ``chunks`` of the same chunk of copy ``k`` of the clip of cache chunk ``j``; -1 for
+            chunks of clips without copies (held-out clips).
+        prob: probability that a training chunk is replaced by one of its noisy copies in an epoch.
+    """
+
+    chunks: Tensor
+    lookup: Tensor
+    prob: float
 
 
 @dataclass
@@ -133,11 +177,13 @@ class ChunkCache:
         chunks: (M, C, F, W) features, not standardised.
         clip_index: (M,) index into the clip list of each chunk's clip.
         n_clips: number of clips.
+        noisy: noisy versions of the training clips' chunks (``train.noise_mix``); ``None`` without.
     """
 
     chunks: Tensor
     clip_index: Tensor
     n_clips: int
+    noisy: NoisyChunks | None = None
 
 
 def compute_chunks(clips: Sequence[Clip], pipeline: FeaturePipeline, features: FeatureConfig) -> ChunkCache:
