@@ -43,6 +43,10 @@ class Row:
     sets: tuple[str, ...] = field(default_factory=tuple)  # --set overrides of the recipe
 
 
+#: The flagship's back-end on a learned run's chunk embeddings (cosine for margin-trained embeddings): one bank per
+#: domain, each domain's scores z-normalised on leave-out training scores extrapolated to the full bank.
+DOMAIN_CHUNKS = "chunks:inner=knn_cosine;k=1,pool=mean,normalise=domain,calibrate=extrapolate"
+
 ROWS = {
     "reference": [Row("reference logmel_1nn", reference="logmel_1nn")],
     "patch": [Row("reference logmel_patch_1nn", reference="logmel_patch_1nn")],
@@ -56,14 +60,35 @@ ROWS = {
                 "mahalanobis",
                 "chunks:inner=knn_cosine;k=1,pool=mean",
                 "chunks:inner=kmeans_knn;n_centres=16,pool=mean",
+                DOMAIN_CHUNKS,
             ),
         )
     ],
-    "s2": [Row("S2 demo", recipe="s2_vicreg_mobilenetv2_demo", scorers=("knn:k=1", "chunks:inner=knn;k=1,pool=mean"))],
-    "s3": [
-        Row("S3 demo", recipe="s3_scadacos_resnet_demo", scorers=("chunks:inner=kmeans_knn;n_centres=16,pool=mean",))
+    "s2": [
+        Row(
+            "S2 demo",
+            recipe="s2_vicreg_mobilenetv2_demo",
+            scorers=("knn:k=1", "chunks:inner=knn;k=1,pool=mean", DOMAIN_CHUNKS),
+        )
     ],
-    "s4": [Row("S4 demo", recipe="s4_demo_arcface_integrated", scorers=("chunks:inner=knn_cosine;k=1,pool=mean",))],
+    "s3": [
+        Row(
+            "S3 demo",
+            recipe="s3_scadacos_resnet_demo",
+            scorers=(
+                "domain_aware:source=gmm;init=centres;covariance_type=diag;rule=best_component,target=ocsvm",
+                "chunks:inner=kmeans_knn;n_centres=16,pool=mean",
+                DOMAIN_CHUNKS,
+            ),
+        )
+    ],
+    "s4": [
+        Row(
+            "S4 demo",
+            recipe="s4_demo_arcface_integrated",
+            scorers=("softmax_id", "chunks:inner=knn_cosine;k=1,pool=mean", DOMAIN_CHUNKS),
+        )
+    ],
     "flagship": [Row("flagship demo", recipe="sentry_flagship_demo")],
 }
 

@@ -201,8 +201,9 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "demo",
         help="run the demo on the generated data set",
         description="Generate the default data set, score it with the reference detectors (mean log-mel 1-NN and "
-        "log-mel window 1-NN), then train, extract, score and evaluate each demo recipe (the flagship by default; "
-        "--recipe adds others) and print one table of every detector. Everything goes under --out.",
+        "log-mel window 1-NN), then train, extract, score and evaluate each demo recipe (the flagship and the official "
+        "DCASE AE baseline by default; --recipe replaces them) and print one table of every detector. Everything goes "
+        "under --out.",
     )
     p.add_argument("--out", type=Path, default=Path("demo"), help="working folder (default ./demo)")
     p.add_argument("--seed", type=int, default=0)
@@ -211,8 +212,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
         "--recipe",
         action="append",
         dest="recipes",
-        help="a recipe to run; repeat for several (default: sentry_flagship_demo; "
-        "--recipe dcase_ae_baseline_demo adds the AE baseline)",
+        help="a recipe to run; repeat for several (default: sentry_flagship_demo and dcase_ae_baseline_demo)",
     )
 
 

@@ -49,7 +49,7 @@ def list_components() -> str:
     return "\n".join(lines)
 
 
-DEMO_RECIPES = ("sentry_flagship_demo",)
+DEMO_RECIPES = ("sentry_flagship_demo", "dcase_ae_baseline_demo")
 DEMO_REFERENCES = ("logmel_1nn", "logmel_patch_1nn")
 
 

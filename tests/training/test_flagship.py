@@ -58,10 +58,10 @@ def test_flagship_end_to_end(flagship_run: Path) -> None:
     clips = read_manifest(flagship_run / "manifest.jsonl")
     model_file = flagship_run / "models" / "all" / "model.pt"
     model, meta = load_embedding_model(model_file)
-    assert meta["checkpoint"] == "untrained" and meta["chunk_shape"] == [1, 128, 5]
+    assert meta["checkpoint"] == "untrained" and meta["chunk_shape"] == [1, 512, 5]
     assert load_head(model_file, model.embed_dim) is None
     with np.load(flagship_run / "embeddings.npz") as data:
-        assert data["chunk_embeddings"].shape[1] == 640  # the AE baseline's 5 x 128 log-mel vectors
+        assert data["chunk_embeddings"].shape[1] == 2560  # 5 frames x 512 mels
     scores = read_scores(flagship_run / "scores" / (stages.scores_file_name(FLAGSHIP)))
     assert set(scores) == {c.path for c in clips}
     assert np.isfinite(list(scores.values())).all()
