@@ -30,7 +30,7 @@ import numpy as np
 
 from soundsentry.config import Recipe, load_recipe
 from soundsentry.errors import ConfigError, DataError
-from soundsentry.types import Clip
+from soundsentry.types import Clip, Split
 
 CONFIG_FILE = "config.yaml"
 MANIFEST_FILE = "manifest.jsonl"
@@ -87,10 +87,13 @@ def read_clips(manifest_path: Path) -> list[Clip]:
 
 
 def load_run(run_dir: Path) -> tuple[Recipe, list[Clip]]:
+    """A run's recipe and the clips it embeds and scores: every clip of its manifest except DCASE 2025's
+    supplemental ones (clean machine and noise clips: training may mix them in, nothing embeds or scores them)."""
     config = run_dir / CONFIG_FILE
     if not config.is_file():
         raise DataError(f"{run_dir}: no {CONFIG_FILE}; train a model into this folder first (`soundsentry train`)")
-    return load_recipe(config), read_clips(run_dir / MANIFEST_FILE)
+    clips = read_clips(run_dir / MANIFEST_FILE)
+    return load_recipe(config), [c for c in clips if c.split is not Split.SUPPLEMENTAL]
 
 
 #: What reading a damaged or half-written file raises: a truncated zip (``.npz``, ``model.pt``), a truncated

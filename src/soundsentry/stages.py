@@ -88,6 +88,7 @@ def train(
     from soundsentry.training.data import ALL_UNIT, training_units, unit_of
     from soundsentry.training.features import build_feature_pipeline
     from soundsentry.training.modelfile import MODEL_FILE, read_model_file
+    from soundsentry.training.noise_mix import noise_clips
     from soundsentry.training.phases import check_can_learn
     from soundsentry.training.trainer import fit_transfer_unit, fit_unit
 
@@ -101,6 +102,7 @@ def train(
     dump_resolved(recipe, run_dir / CONFIG_FILE)
     clips = read_clips(Path(manifest_path))
     check_can_learn(recipe, clips)  # a classifier over one class learns nothing: refused before any work
+    noise = noise_clips(recipe, clips, manifest_path)  # train.noise_mix: each trained type needs noise clips
     if Path(manifest_path).resolve() != (run_dir / MANIFEST_FILE).resolve():
         write_manifest(clips, run_dir / MANIFEST_FILE)
 
@@ -142,10 +144,18 @@ def train(
                 resume=resume,
                 pipeline=pipeline,
                 selection_clips=chosen,
+                noise_clips=noise,
             )
         else:
             result = fit_unit(
-                unit_recipe, unit, unit_clips, out, resume=resume, pipeline=pipeline, selection_clips=chosen
+                unit_recipe,
+                unit,
+                unit_clips,
+                out,
+                resume=resume,
+                pipeline=pipeline,
+                selection_clips=chosen,
+                noise_clips=noise,
             )
         if not is_integrated:
             class_maps[unit] = result.classes

@@ -12,6 +12,7 @@ from soundsentry.config.sections import (
     ComponentSpec,
     FeatureConfig,
     FinetuneConfig,
+    NoiseMixConfig,
     PretrainConfig,
     Recipe,
     ScoreConfig,
@@ -60,6 +61,8 @@ def _section(cls: type, value: Any, where: str, source: str) -> Any:
         kwargs["pretrain"] = _subsection(PretrainConfig, kwargs["pretrain"], f"{where}.pretrain", source)
     if cls is TrainConfig and kwargs.get("selection") is not None:
         kwargs["selection"] = _subsection(SelectionConfig, kwargs["selection"], f"{where}.selection", source)
+    if cls is TrainConfig and kwargs.get("noise_mix") is not None:
+        kwargs["noise_mix"] = _subsection(NoiseMixConfig, kwargs["noise_mix"], f"{where}.noise_mix", source)
     return cls(**kwargs)
 
 

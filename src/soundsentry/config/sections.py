@@ -25,6 +25,7 @@ CHUNK_TAILS = ("drop", "pad", "context")
 RECIPE_CHANNELS = ("left", "right", "mean", "both")
 REDUCTIONS = ("sum", "mean")
 PSEUDO_ANOMALIES = ("pitch_shift", "mix", "time_reverse")
+NOISE_SOURCES = ("supplemental",)  # train.noise_mix.source; see soundsentry.training.noise_mix
 
 #: The task of a recipe without a ``task:`` key; scene recipes say ``task: scene_classification``.
 ANOMALY_TASK = "anomaly_detection"
@@ -161,6 +162,37 @@ class SelectionConfig:
 
 
 @dataclass
+class NoiseMixConfig:
+    """Noise mixing as training augmentation: noise-only recordings of the clip's machine type added to normal
+    training clips at a random signal-to-noise ratio, before the front-end (:mod:`soundsentry.training.noise_mix`).
+
+    Each training clip gets ``copies`` noisy versions when the unit's features are cached: for each, a noise clip
+    drawn uniformly from its machine type's noise clips (a random excerpt, tiled when shorter) and an SNR drawn
+    uniformly from ``snr_db``. Every epoch, each training chunk is replaced with probability ``prob`` by the same
+    chunk of one of its clip's noisy versions (drawn uniformly). Draws depend only on ``train.seed`` (and the epoch),
+    so a run repeats and resumes exactly. Held-out, validation and scored clips are never mixed.
+
+    Attributes:
+        prob: probability that a training chunk is drawn from a noisy version in an epoch; 0 turns mixing off.
+        snr_db: ``[low, high]``: the SNR (dB, clip power over scaled noise power) is drawn from ``U(low, high)``.
+        copies: noisy versions computed per training clip (each costs one more set of cached chunks).
+        source: where the noise comes from: ``supplemental``, the noise-only clips of DCASE 2025's
+            ``<type>/supplemental/`` folder (manifest split ``supplemental``, attribute ``kind: noise``). The clean
+            machine clips of that folder are not used (their domain is often unknown, so they have no class).
+    """
+
+    prob: float = 0.5
+    snr_db: list[float] = field(default_factory=lambda: [0.0, 10.0])
+    copies: int = 2
+    source: str = "supplemental"
+
+
+#: A field left out of :meth:`Recipe.to_dict` while it is ``None`` (a key added after runs were written: a recipe
+#: without it resolves to the same ``config.yaml`` as before the key existed).
+OMIT_IF_NONE = {"omit_if_none": True}
+
+
+@dataclass
 class TrainConfig:
     """How the embedding network is trained; ``precision`` / ``accelerator`` / ``devices`` / ``strategy`` /
     ``deterministic`` go to the Lightning ``Trainer`` unchanged (so AMP and DDP need no code change).
@@ -218,6 +250,8 @@ class TrainConfig:
         compile: ``torch.compile`` the backbone in place before training (state-dict keys unchanged, so
             checkpoints and ``model.pt`` are the same as without it). Costs a compilation of tens of seconds per
             training phase and, on CPU, a C++ compiler; pays off on long runs.
+        noise_mix: mix noise-only supplemental clips into the training clips (:class:`NoiseMixConfig`); ``None``
+            (default) trains on the clips as recorded, and is left out of the written ``config.yaml``.
     """
 
     mode: str = "per_machine_type"
@@ -250,6 +284,7 @@ class TrainConfig:
     channels_last: bool = False
     compile: bool = False
     phase: str = "auto"
+    noise_mix: NoiseMixConfig | None = field(default=None, metadata=OMIT_IF_NONE)
 
 
 @dataclass
@@ -288,7 +323,11 @@ def _to_plain(obj: Any) -> Any:
     if isinstance(obj, ComponentSpec):
         return {"name": obj.name, **{k: _to_plain(v) for k, v in obj.kwargs.items()}}
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        return {f.name: _to_plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+        return {
+            f.name: _to_plain(getattr(obj, f.name))
+            for f in dataclasses.fields(obj)
+            if not (f.metadata.get("omit_if_none") and getattr(obj, f.name) is None)
+        }
     if isinstance(obj, (list, tuple)):
         return [_to_plain(v) for v in obj]
     if isinstance(obj, dict):

@@ -11,6 +11,7 @@ from soundsentry.config.sections import (
     CLASS_LABELS,
     LENGTH_POLICIES,
     MODES,
+    NOISE_SOURCES,
     OPTIMIZERS,
     PHASES,
     PRECISIONS,
@@ -137,6 +138,7 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
             raise ConfigError(f"{source}: train.{key} must be true or false, got {getattr(t, key)!r}")
     _validate_s2_train(recipe, source)
     _validate_s4_train(recipe, source)
+    _validate_noise_mix(recipe, source)
     if t.finetune is not None:
         ft = t.finetune
         _positive_int(source, "train.finetune.steps", ft.steps)
@@ -181,7 +183,7 @@ def _validate_autoencoder(recipe: Recipe, source: str) -> None:
             f"{source}: train.phase=autoencoder trains per_section (the baseline) or per_machine_type, got train.mode="
             f"{t.mode}"
         )
-    used = [k for k in ("finetune", "pretrain", "selection", "init_from") if getattr(t, k) is not None]
+    used = [k for k in ("finetune", "pretrain", "selection", "init_from", "noise_mix") if getattr(t, k) is not None]
     used += ["mixup"] if t.mixup else []
     if used:
         raise ConfigError(f"{source}: train.phase=autoencoder does not use train.{', train.'.join(used)}; remove them")
@@ -322,6 +324,35 @@ def _validate_s4_train(recipe: Recipe, source: str) -> None:
             )
     if t.finetune is not None:
         raise ConfigError(f"{source}: train.selection and train.finetune cannot be combined; drop one")
+
+
+def _validate_noise_mix(recipe: Recipe, source: str) -> None:
+    """``train.noise_mix``: a probability, an SNR range ``[low, high]`` in dB, a positive number of copies, a known
+    source, and a network that is trained (a backbone without parameters never sees the mixed chunks)."""
+    nm = recipe.train.noise_mix
+    if nm is None:
+        return
+    if not _in_range(nm.prob, 0.0, True, 1.0, True):
+        raise ConfigError(f"{source}: train.noise_mix.prob must be a number in [0, 1], got {nm.prob!r}")
+    snr = nm.snr_db
+    if not (
+        isinstance(snr, (list, tuple))
+        and len(snr) == 2
+        and all(_in_range(v, -1e3, True, 1e3, True) for v in snr)
+        and snr[0] <= snr[1]
+    ):
+        raise ConfigError(
+            f"{source}: train.noise_mix.snr_db must be [low, high] in dB with low <= high, such as [0, 10], got {snr!r}"
+        )
+    _positive_int(source, "train.noise_mix.copies", nm.copies)
+    _choice(source, "train.noise_mix.source", nm.source, NOISE_SOURCES)
+    from soundsentry.registry import BACKBONES
+
+    if nm.prob > 0 and not getattr(BACKBONES.get(recipe.backbone.name), "needs_training", True):
+        raise ConfigError(
+            f"{source}: train.noise_mix augments training chunks, but backbone {recipe.backbone.name!r} is not "
+            "trained; set train.noise_mix.prob=0 or train.noise_mix=null"
+        )
 
 
 def _validate_s2_train(recipe: Recipe, source: str) -> None:

@@ -34,6 +34,7 @@ from soundsentry.errors import DataError
 from soundsentry.training.data import ChunkDataset, EpochShuffleSampler, MixupDataset, PairDataset, PairSampler
 from soundsentry.training.features import ChunkCache
 from soundsentry.training.module import ExecutionOptions
+from soundsentry.training.noise_mix import NoiseMixSampler, with_noisy
 from soundsentry.training.selection import MONITOR, AucPaucSelection
 
 # Expected here: the unit folder already holds logs/ (and, on resume, checkpoints); a torch/Lightning deprecation;
@@ -92,20 +93,31 @@ def train_loader(
 
     Without mixup the batches shuffle the chunks of ``first | second``; with ``train.mixup`` every chunk of
     ``first`` is mixed with a random chunk of ``second`` (of ``first`` when ``second`` is None); with
-    ``train.geometric_weight`` too (S2) the pairs come unmixed (:class:`PairDataset`).
+    ``train.geometric_weight`` too (S2) the pairs come unmixed (:class:`PairDataset`). With ``train.noise_mix``
+    (``cache.noisy``), :class:`~soundsentry.training.noise_mix.NoiseMixSampler` may swap each drawn chunk for the
+    same chunk of a noisy version of its clip, before mixup mixes it.
     """
     t = recipe.train
     dataset: torch.utils.data.Dataset
     sampler: torch.utils.data.Sampler
+    noisy, lookup = cache.noisy, None
     if t.mixup:
         partners = first if second is None else second
         pairs = t.geometric_weight > 0
-        dataset = (PairDataset if pairs else MixupDataset)(cache.chunks, chunk_labels, num_classes)
+        chunks, labels = cache.chunks, chunk_labels
+        if noisy is not None:
+            chunks, labels, lookup = with_noisy(chunks, labels, noisy, chunk_labels, None)
+        dataset = (PairDataset if pairs else MixupDataset)(chunks, labels, num_classes)
         sampler = PairSampler(indices(first), indices(partners), t.seed, alpha=t.mixup_alpha)
     else:
         mask = first if second is None else first | second
-        dataset = ChunkDataset(cache.chunks[mask], chunk_labels[mask])
-        sampler = EpochShuffleSampler(len(dataset), t.seed)
+        chunks, labels = cache.chunks[mask], chunk_labels[mask]
+        sampler = EpochShuffleSampler(len(chunks), t.seed)  # the clean chunks; noisy ones come through the lookup
+        if noisy is not None:
+            chunks, labels, lookup = with_noisy(chunks, labels, noisy, chunk_labels, mask)
+        dataset = ChunkDataset(chunks, labels)
+    if noisy is not None and lookup is not None:
+        sampler = NoiseMixSampler(sampler, lookup, noisy.prob, t.seed)
     return make_loader(recipe, dataset, sampler, t.batch_size)
 
 

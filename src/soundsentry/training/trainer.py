@@ -24,6 +24,7 @@ uninterrupted run bit for bit on CPU.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from soundsentry.config import Recipe
@@ -50,6 +51,7 @@ def fit_unit(
     resume: bool = True,
     pipeline: FeaturePipeline | None = None,
     selection_clips: list[Clip] | None = None,
+    noise_clips: Sequence[Clip] = (),
 ) -> UnitResult:
     """Train the embedding network of one unit on its training ``clips`` and write ``out_dir/model.pt``.
 
@@ -69,8 +71,19 @@ def fit_unit(
         pipeline: feature pipeline (built from the recipe when None).
         selection_clips: labelled validation clips of the unit for ``train.selection`` (its test clips with
             ``on_test``, or a validation manifest's); ``None`` uses the held-out clips plus pseudo-anomalies.
+        noise_clips: noise-only supplemental clips mixed into the training clips with ``train.noise_mix``
+            (:func:`~soundsentry.training.noise_mix.noise_clips`); unused without it.
     """
-    run = prepare_unit(recipe, unit, clips, out_dir, resume=resume, pipeline=pipeline, selection_clips=selection_clips)
+    run = prepare_unit(
+        recipe,
+        unit,
+        clips,
+        out_dir,
+        resume=resume,
+        pipeline=pipeline,
+        selection_clips=selection_clips,
+        noise_clips=noise_clips,
+    )
     return run_unit(run, resolve_phases(recipe))
 
 
@@ -84,6 +97,7 @@ def fit_transfer_unit(
     resume: bool = True,
     pipeline: FeaturePipeline | None = None,
     selection_clips: list[Clip] | None = None,
+    noise_clips: Sequence[Clip] = (),
 ) -> UnitResult:
     """S4's transfer learning for one machine type (:mod:`soundsentry.training.phases.transfer`): the integrated
     model's encoder, frozen, and a new classifier over the type's IDs, the only thing trained.
@@ -94,9 +108,18 @@ def fit_transfer_unit(
         clips: its training clips.
         out_dir: the unit's folder.
         integrated: the integrated (``all``) model's ``model.pt``.
-        resume, pipeline, selection_clips: as :func:`fit_unit`.
+        resume, pipeline, selection_clips, noise_clips: as :func:`fit_unit`.
     """
-    run = prepare_unit(recipe, unit, clips, out_dir, resume=resume, pipeline=pipeline, selection_clips=selection_clips)
+    run = prepare_unit(
+        recipe,
+        unit,
+        clips,
+        out_dir,
+        resume=resume,
+        pipeline=pipeline,
+        selection_clips=selection_clips,
+        noise_clips=noise_clips,
+    )
     return run_unit(run, resolve_phases(recipe, integrated=integrated))
 
 

@@ -16,6 +16,7 @@ reads only ``run`` and the recipe; it never calls another phase.
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,6 +29,7 @@ from soundsentry.training.data import class_key, class_map, split_train_val
 from soundsentry.training.features import ChunkCache, FeaturePipeline, build_feature_pipeline, compute_chunks
 from soundsentry.training.modelfile import MODEL_FILE, build_embedding_model, model_meta, save_model
 from soundsentry.training.module import EmbeddingModel
+from soundsentry.training.noise_mix import noise_mix_active, noisy_chunks
 from soundsentry.types import Clip, Domain
 
 
@@ -151,8 +153,13 @@ def prepare_unit(
     resume: bool = True,
     pipeline: FeaturePipeline | None = None,
     selection_clips: list[Clip] | None = None,
+    noise_clips: Sequence[Clip] = (),
 ) -> UnitRun:
-    """Class map, labels, held-out split and feature cache of one unit (no model yet)."""
+    """Class map, labels, held-out split and feature cache of one unit (no model yet).
+
+    With ``train.noise_mix`` on, the cache also holds noisy versions of the training clips, mixed with
+    ``noise_clips`` (:func:`~soundsentry.training.noise_mix.noisy_chunks`).
+    """
     start = time.perf_counter()
     out_dir.mkdir(parents=True, exist_ok=True)
     t = recipe.train
@@ -162,6 +169,8 @@ def prepare_unit(
     train_clips, val_clips = split(recipe, clips)
     pipeline = pipeline or build_feature_pipeline(recipe)
     cache = compute_chunks(clips, pipeline, recipe.features)
+    if noise_mix_active(recipe):
+        cache.noisy = noisy_chunks(recipe, clips, train_clips, noise_clips, cache, pipeline)
     in_train = torch.zeros(cache.n_clips, dtype=torch.bool)
     in_train[train_clips] = True
     return UnitRun(
