@@ -23,6 +23,8 @@ LENGTH_POLICIES = ("crop", "pad", "tile", "none")
 CHUNK_TAILS = ("drop", "pad", "context")
 #: features.channel; DCASE 2026: left = near microphone, right = far microphone (see soundsentry.data.audio).
 RECIPE_CHANNELS = ("left", "right", "mean", "both")
+#: Audio channels of a clip under features.channel ``both``: the DCASE 2026 pair (near, far microphone).
+BOTH_CHANNELS = 2
 REDUCTIONS = ("sum", "mean")
 PSEUDO_ANOMALIES = ("pitch_shift", "mix", "time_reverse")
 NOISE_SOURCES = ("supplemental",)  # train.noise_mix.source; see soundsentry.training.noise_mix
@@ -53,8 +55,9 @@ class FeatureConfig:
         length_policy: how a short clip reaches ``clip_seconds``: ``crop`` (refuse), ``pad``, ``tile``, ``none``.
         channel: which channel(s) of a multi-channel clip to use: ``mean`` (average), ``left`` (channel 0, the
             DCASE 2026 near microphone), ``right`` (channel 1, the far microphone); a mono clip gives its one signal
-            under each. ``both`` (every channel as an input channel) is refused by validation: no front-end takes
-            multi-channel audio yet.
+            under each. ``both`` keeps the two channels of a two-channel clip as input channels: the front-end runs
+            on each (before the fold, channel ``c * K + k`` is front-end channel ``k`` of audio channel ``c``), so
+            the backbone takes ``in_chans = 2 x front-end channels x fold``; a mono clip is refused under ``both``.
         chunk_width: frames per chunk (the network input's T).
         chunk_hop: frames between chunk starts; ``None`` = ``chunk_width`` (non-overlapping).
         chunk_tail: frames after the last whole chunk: ``drop`` or ``pad`` (one more, padded chunk); ``context``

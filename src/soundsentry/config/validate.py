@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from soundsentry.config.sections import (
+    BOTH_CHANNELS,
     CHUNK_TAILS,
     CLASS_LABELS,
     LENGTH_POLICIES,
@@ -79,12 +80,6 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
         raise ConfigError(f"{source}: features.clip_seconds must be a positive number or null, got {f.clip_seconds!r}")
     _choice(source, "features.length_policy", f.length_policy, LENGTH_POLICIES)
     _choice(source, "features.channel", f.channel, RECIPE_CHANNELS)
-    if f.channel == "both":
-        raise ConfigError(
-            f"{source}: features.channel 'both' needs a front-end taking (B, C, n) multi-channel audio and a backbone "
-            "with in_chans = channels x fold; the front-ends (logmel, stft_chunks, waveform) take mono (B, n); "
-            "use left, right or mean"
-        )
     _positive_int(source, "features.chunk_width", f.chunk_width)
     _positive_int(source, "features.chunk_hop", f.chunk_hop, allow_none=True)
     _choice(source, "features.chunk_tail", f.chunk_tail, CHUNK_TAILS)
@@ -96,6 +91,8 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
         raise ConfigError(
             f"{source}: frontend.sample_rate is {fe_rate} but features.sample_rate is {f.sample_rate}; make them equal"
         )
+    if f.channel == "both":
+        _validate_both_channels(recipe, source)
 
     t = recipe.train
     _choice(source, "train.mode", t.mode, MODES)
@@ -166,6 +163,46 @@ def validate_recipe(recipe: Recipe, source: str = "<recipe>") -> None:
             create_scorer(spec)
         except ConfigError as err:
             raise ConfigError(f"{source}: score.scorers: {err}") from None
+
+
+def _validate_both_channels(recipe: Recipe, source: str) -> None:
+    """``features.channel: both``: the two microphones of a DCASE 2026 clip become input channels, so the backbone
+    must take ``2 x front-end channels x fold`` of them; what reads one channel only is refused."""
+    from soundsentry.registry import BACKBONES, FRONTENDS
+
+    if recipe.train.phase == "autoencoder":
+        raise ConfigError(
+            f"{source}: features.channel 'both' gives two-channel chunks but train.phase=autoencoder (the AE baseline) "
+            "reads frame vectors of one channel; use features.channel mean, left or right"
+        )
+    if recipe.train.noise_mix is not None:
+        raise ConfigError(
+            f"{source}: train.noise_mix mixes mono noise clips into mono training clips and cannot be combined with "
+            "features.channel 'both'; set train.noise_mix=null or use features.channel mean, left or right"
+        )
+    name = recipe.backbone.name
+    params = BACKBONES.parameters(name)
+    if "in_chans" not in params:
+        raise ConfigError(
+            f"{source}: features.channel 'both' gives {BOTH_CHANNELS} input channels but backbone {name!r} takes one "
+            "(it has no in_chans); use features.channel mean, left or right"
+        )
+    kwargs = {"sample_rate": recipe.features.sample_rate, **recipe.frontend.kwargs}
+    try:
+        per_channel = int(getattr(FRONTENDS.create(recipe.frontend.name, **kwargs), "out_channels", 1))
+    except (ConfigError, TypeError, ValueError) as err:
+        raise ConfigError(f"{source}: frontend ({recipe.frontend.name}): {err}") from None
+    expected = BOTH_CHANNELS * per_channel * recipe.features.fold
+    in_chans = recipe.backbone.kwargs.get("in_chans", params["in_chans"])
+    if in_chans != expected:
+        parts = [f"{BOTH_CHANNELS} audio channels"]
+        parts += [f"{per_channel} front-end channels"] if per_channel > 1 else []
+        parts += [f"fold {recipe.features.fold}"] if recipe.features.fold > 1 else []
+        why = f" ({' x '.join(parts)})" if len(parts) > 1 else ""
+        raise ConfigError(
+            f"{source}: features.channel 'both' gives {expected} input channels{why} but backbone.in_chans is "
+            f"{in_chans}; set backbone.in_chans={expected} (or channel mean/left/right)"
+        )
 
 
 def _validate_autoencoder(recipe: Recipe, source: str) -> None:

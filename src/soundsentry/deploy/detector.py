@@ -248,7 +248,8 @@ class Detector:
         return self._embed(unit, chunks)
 
     def embed_waveform(self, wave: np.ndarray, unit: str) -> np.ndarray:
-        """Clip embedding (D,) of a mono waveform at the detector's sample rate: mean over its chunks."""
+        """Clip embedding (D,) of a waveform at the detector's sample rate, ``(n,)`` or ``(2, n)`` under
+        ``features.channel: both`` (as :meth:`load_clip` gives it): mean over its chunks."""
         return self._chunk_embeddings(wave, unit).mean(axis=0)
 
     def scorer_input(self, wave: np.ndarray, unit: str) -> np.ndarray:
@@ -281,7 +282,8 @@ class Detector:
     def score_waveform(
         self, wave: np.ndarray, machine_type: str, section: str, *, name: str = "", domain: str | None = None
     ) -> ClipScore:
-        """Score one mono waveform (at :attr:`sample_rate`) against its group; raises on unknown groups.
+        """Score one waveform (at :attr:`sample_rate`; ``(n,)``, or ``(2, n)`` under ``features.channel: both``)
+        against its group; raises on unknown groups.
 
         ``domain`` (``source`` / ``target``), when known, picks that domain's threshold; otherwise the group's
         domain-unknown threshold decides (:meth:`GroupInfo.threshold_for`). The score does not depend on it.

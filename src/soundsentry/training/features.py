@@ -18,14 +18,20 @@ import torch
 from torch import Tensor, nn
 
 from soundsentry.config import FeatureConfig, Recipe
+from soundsentry.config.sections import BOTH_CHANNELS
 from soundsentry.data.audio import audio_info, condition_samples, load_audio
-from soundsentry.errors import ConfigError
+from soundsentry.errors import AudioError, ConfigError
 from soundsentry.types import Clip
 
 
 class FeaturePipeline(nn.Module):
     """Waveforms ``(B, N)`` -> chunks ``(B, n, C, F, W)``: front-end, optional frequency fold, time chunks (or S2's
-    context windows with ``features.chunk_tail: context``)."""
+    context windows with ``features.chunk_tail: context``).
+
+    Multi-channel waveforms ``(B, A, N)`` (``features.channel: both``) go through the front-end with the audio
+    channels folded into the batch, and its ``K`` output channels per audio channel become ``A * K`` channels
+    (channel ``a * K + k`` is front-end channel ``k`` of audio channel ``a``) before the fold and the chunking.
+    """
 
     def __init__(self, frontend: nn.Module, features: FeatureConfig) -> None:
         super().__init__()
@@ -39,12 +45,20 @@ class FeaturePipeline(nn.Module):
     def forward(self, wave: Tensor) -> Tensor:
         from soundsentry.frontends import chunk_frames, context_windows, fold_frequency
 
-        x = self.frontend(wave)
+        x = self.run_frontend(wave)
         if self.fold > 1:
             x = fold_frequency(x, self.fold)
         if self.chunk_tail == "context":  # S2: ceil((T - P) / L) windows of P frames, shifted by L
             return context_windows(x, self.chunk_width, self.chunk_hop or self.chunk_width).contiguous()
         return chunk_frames(x, self.chunk_width, self.chunk_hop, tail=self.chunk_tail).contiguous()
+
+    def run_frontend(self, wave: Tensor) -> Tensor:
+        """The front-end's features: ``wave: (B, N) -> (B, K, F, T)``, or ``(B, A, N) -> (B, A * K, F, T)``."""
+        if wave.dim() != 3:
+            return self.frontend(wave)
+        b, a, n = wave.shape
+        x = self.frontend(wave.reshape(b * a, n))  # (B * A, K, F, T)
+        return x.reshape(b, a * x.shape[1], *x.shape[2:])
 
 
 def build_feature_pipeline(recipe: Recipe) -> FeaturePipeline:
@@ -58,9 +72,10 @@ def build_feature_pipeline(recipe: Recipe) -> FeaturePipeline:
 
 
 def chunk_shape(pipeline: FeaturePipeline, features: FeatureConfig) -> tuple[int, int, int]:
-    """(C, F, W) of one chunk, from a short silent probe through the pipeline."""
-    n = int(round((features.clip_seconds or 1.0) * features.sample_rate))
-    return tuple(pipeline(torch.zeros(1, max(n, 1))).shape[2:])  # type: ignore[return-value]
+    """(C, F, W) of one chunk, from a short silent probe through the pipeline (two channels under ``both``)."""
+    n = max(int(round((features.clip_seconds or 1.0) * features.sample_rate)), 1)
+    probe = torch.zeros(1, BOTH_CHANNELS, n) if features.channel == "both" else torch.zeros(1, n)
+    return tuple(pipeline(probe).shape[2:])  # type: ignore[return-value]
 
 
 def check_backbone_input(recipe: Recipe, shape: tuple[int, int, int], backbone: nn.Module) -> None:
@@ -82,12 +97,13 @@ def load_recipe_audio(
     """Load one clip as a recipe's ``features`` say: rate, length policy and channel policy (``features.channel``).
 
     A mono file gives its one signal under every policy (``right`` on a mono file is that signal, not an error),
-    so one recipe serves both mono and two-channel (DCASE 2026) data.
+    so one recipe serves both mono and two-channel (DCASE 2026) data; except ``both``, which gives ``(2, n)`` and
+    refuses a file that does not have exactly two channels.
     """
     channel = features.channel
     if channel == "right" and audio_info(path).channels == 1:
         channel = "left"
-    return load_audio(
+    wave = load_audio(
         path,
         features.sample_rate,
         channel=channel,  # type: ignore[arg-type]
@@ -95,6 +111,7 @@ def load_recipe_audio(
         length_policy=features.length_policy,
         max_seconds=max_seconds,
     )
+    return _check_both(path, wave, channel)
 
 
 def condition_recipe_audio(
@@ -105,7 +122,7 @@ def condition_recipe_audio(
     channel = features.channel
     if channel == "right" and samples.shape[1] == 1:
         channel = "left"
-    return condition_samples(
+    wave = condition_samples(
         path,
         samples,
         rate,
@@ -115,6 +132,18 @@ def condition_recipe_audio(
         length_policy=features.length_policy,
         stacklevel=3,
     )
+    return _check_both(path, wave, channel)
+
+
+def _check_both(path: str | os.PathLike[str], wave: np.ndarray, channel: str) -> np.ndarray:
+    """``wave`` unchanged; an :class:`AudioError` when ``both`` gave other than two channels (the loader itself
+    refuses a mono file): the network was built for the DCASE 2026 pair."""
+    if channel == "both" and wave.shape[0] != BOTH_CHANNELS:
+        raise AudioError(
+            f"{path}: features.channel 'both' takes two-channel clips (DCASE 2026: near and far microphone) but this "
+            f"one has {wave.shape[0]} channels; convert it to two channels or use features.channel mean, left or right"
+        )
+    return wave
 
 
 def _load(clip: Clip, features: FeatureConfig) -> np.ndarray:
@@ -135,8 +164,8 @@ def iter_clip_chunks(
 def iter_wave_chunks(
     waves: Iterable[tuple[int, np.ndarray]], pipeline: FeaturePipeline, batch_clips: int
 ) -> Iterator[tuple[list[int], Tensor]]:
-    """Yield ``(keys, chunks (b, n, C, F, W))`` over ``(key, waveform (n,))`` pairs, batching equal lengths by up
-    to ``batch_clips``; batches come in order of each length's first key."""
+    """Yield ``(keys, chunks (b, n, C, F, W))`` over ``(key, waveform (n,) or (A, n))`` pairs, batching equal
+    lengths by up to ``batch_clips``; batches come in order of each length's first key."""
     pending: dict[int, list[tuple[int, np.ndarray]]] = defaultdict(list)
     device = next((b.device for b in pipeline.buffers()), torch.device("cpu"))
 
@@ -146,9 +175,10 @@ def iter_wave_chunks(
         return [i for i, _ in items], pipeline(wave).cpu()
 
     for key, wave in waves:
-        pending[len(wave)].append((key, wave))
-        if len(pending[len(wave)]) >= batch_clips:
-            yield flush(len(wave))
+        length = wave.shape[-1]
+        pending[length].append((key, wave))
+        if len(pending[length]) >= batch_clips:
+            yield flush(length)
     for length in list(pending):
         yield flush(length)
 
