@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from soundsentry import __version__
+from soundsentry.cli_args import add_set_option
 from soundsentry.deploy import cli as deploy_cli
 from soundsentry.deploy import fit_cli
 from soundsentry.distributed import is_global_zero
@@ -113,14 +114,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 def _add_recipe_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("recipe", help="recipe YAML file or packaged recipe name (see `soundsentry list`)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe value, e.g. --set train.epochs=3 --set backbone.width=0.5 (repeatable)",
-    )
+    add_set_option(p, "--set train.epochs=3 --set backbone.width=0.5")
     p.add_argument("--no-resume", action="store_true", help="train from scratch instead of resuming the run folder")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from soundsentry.cli_args import add_set_option
+
 COMMAND = "fit"
 DESCRIPTION = (
     "  fit       one command from a folder of recordings (even a plain folder of one machine's normal clips) to a\n"
@@ -26,14 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data", type=Path, help="folder of recordings")
     p.add_argument("-o", "--out", type=Path, required=True, help="detector folder to write")
     p.add_argument("--recipe", default=None, help="recipe name or file (default: sentry_flagship)")
-    p.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe value, e.g. --set train.accelerator=cpu (repeatable)",
-    )
+    add_set_option(p, "--set train.accelerator=cpu")
     p.add_argument(
         "--holdout", type=float, default=0.2, help="share of normal clips held out for calibration (default 0.2)"
     )

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from soundsentry.cli_args import add_set_option
+
 COMMAND = "scenes"
 
 
@@ -43,14 +45,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("recipe", help="recipe YAML or packaged name, e.g. s5_asc_mobilenetv2_arcface_demo")
     r.add_argument("--data", type=Path, required=True, help="data folder")
     r.add_argument("--run-dir", type=Path, default=None, help="output folder (default runs/<recipe name>)")
-    r.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override a recipe value, e.g. --set stages.0.epochs=2 --set inference.tta=false (repeatable)",
-    )
+    add_set_option(r, "--set stages.0.epochs=2 --set inference.tta=false")
     r.set_defaults(scenes_func=_run)
 
 
