@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from soundsentry.deploy.bundle import GroupInfo, read_bundle_meta
-from soundsentry.deploy.quality import ClipQuality, QualityLimits, band_top_hz, check_clip, gate_clip, min_seconds_of
+from soundsentry.deploy.quality import ClipQuality, QualityLimits, band_top_hz, gate_clip, min_seconds_of
 from soundsentry.errors import AudioError, ConfigError, DataError, SoundSentryError
 from soundsentry.types import Domain
 
@@ -316,12 +316,6 @@ class Detector:
         return QualityLimits(
             min_seconds=self.min_seconds, min_sample_rate=self.min_sample_rate, max_seconds=max_seconds
         )
-
-    def check_clip(
-        self, path: str | os.PathLike[str], *, name: str | None = None, max_seconds: float | None = None
-    ) -> ClipQuality:
-        """The input-quality gate on one file (:func:`~soundsentry.deploy.quality.check_clip`); never raises."""
-        return check_clip(path, self.quality_limits(max_seconds=max_seconds), name=name)
 
     def gate_and_load(
         self, path: str | os.PathLike[str], *, name: str | None = None, max_seconds: float | None = None

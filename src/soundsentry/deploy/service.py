@@ -127,7 +127,7 @@ def score_uploads(
     """Write the uploads into a temporary folder, score them, delete them; the work one request's thread does.
     ``domain`` (``source`` / ``target``), when the client knows it, picks that domain's threshold.
 
-    Every clip first passes the input-quality gate (:meth:`Detector.check_clip`); a request with a clip that
+    Every clip first passes the input-quality gate (:meth:`Detector.gate_and_load`); a request with a clip that
     cannot be judged (undecodable, truncated, NaN, too short or too long, silent, clipped, a rate below the
     detector's band) is refused as a whole and scores nothing.
 

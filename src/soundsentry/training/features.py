@@ -100,9 +100,7 @@ def load_recipe_audio(
     so one recipe serves both mono and two-channel (DCASE 2026) data; except ``both``, which gives ``(2, n)`` and
     refuses a file that does not have exactly two channels.
     """
-    channel = features.channel
-    if channel == "right" and audio_info(path).channels == 1:
-        channel = "left"
+    channel = _channel_policy(features, audio_info(path).channels)
     wave = load_audio(
         path,
         features.sample_rate,
@@ -119,9 +117,7 @@ def condition_recipe_audio(
 ) -> np.ndarray:
     """:func:`load_recipe_audio` for samples already decoded: ``samples: (n, channels)`` at ``rate`` -> the same
     array :func:`load_recipe_audio` returns for that file (the input-quality gate decodes each file once)."""
-    channel = features.channel
-    if channel == "right" and samples.shape[1] == 1:
-        channel = "left"
+    channel = _channel_policy(features, samples.shape[1])
     wave = condition_samples(
         path,
         samples,
@@ -133,6 +129,11 @@ def condition_recipe_audio(
         stacklevel=3,
     )
     return _check_both(path, wave, channel)
+
+
+def _channel_policy(features: FeatureConfig, n_channels: int) -> str:
+    """``features.channel`` for a file of ``n_channels``: ``right`` on a mono file reads its one channel."""
+    return "left" if features.channel == "right" and n_channels == 1 else features.channel
 
 
 def _check_both(path: str | os.PathLike[str], wave: np.ndarray, channel: str) -> np.ndarray:
