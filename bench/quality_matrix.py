@@ -11,7 +11,10 @@ and pAUC (harmonic means over sections), per set, then the mean over seeds, and 
     .venv/bin/python bench/quality_matrix.py --work /tmp/qm --configs long --seeds 0 1 --rows reference patch
 
 Rows (``--rows``; default all): see :data:`ROWS`. A row of a recipe trains it once per set and then scores the
-same embeddings with several back-ends (``score`` stage, no retraining).
+same embeddings with several back-ends (``score`` stage, no retraining). ``flagship_ablation`` fills a second
+table: the flagship with one design choice off at a time (a ``--set`` of the recipe or another back-end).
+
+    .venv/bin/python bench/quality_matrix.py --work /tmp/qm --configs default --seeds 0 1 --rows flagship_ablation
 """
 
 from __future__ import annotations
@@ -41,6 +44,15 @@ class Row:
     recipe: str | None = None
     scorers: tuple[str, ...] = ()
     sets: tuple[str, ...] = field(default_factory=tuple)  # --set overrides of the recipe
+    variant: str = ""  # with ``sets``: the run folder's suffix (another run of the same recipe)
+    table: str = "main"  # which printed table the row belongs to ("main" or "ablation")
+
+    @property
+    def run_name(self) -> str:
+        """The run folder: the recipe's name, plus the variant when ``--set`` overrides make it another run."""
+        if self.sets and not self.variant:
+            raise ValueError(f"row {self.name!r}: --set overrides need a variant (its own run folder)")
+        return f"{self.recipe}__{self.variant}" if self.sets else str(self.recipe)
 
 
 #: The flagship's back-end on a learned run's chunk embeddings (cosine for margin-trained embeddings): one bank per
@@ -94,6 +106,55 @@ ROWS = {
     "flagship": [Row("flagship demo", recipe="sentry_flagship_demo")],
     # the flagship's first back-end only (the 10 s set: each back-end scores 1344 clips of 153 windows, 5 folds)
     "flagship_main": [Row("flagship demo", recipe="sentry_flagship_demo", scorers=(FLAGSHIP,))],
+    # the flagship with one design choice off at a time (second table)
+    "flagship_ablation": [
+        Row("flagship (every choice on)", recipe="sentry_flagship_demo", scorers=(FLAGSHIP,), table="ablation"),
+        Row(
+            "- fine front-end (the AE baseline's 1024-point STFT, hop 512, 128 mels)",
+            recipe="sentry_flagship_demo",
+            scorers=(FLAGSHIP,),
+            sets=(
+                "frontend.n_fft=1024",
+                "frontend.hop_length=512",
+                "frontend.n_mels=128",
+                "backbone.input_size=[128, 5]",
+            ),
+            variant="ae_frontend",
+            table="ablation",
+        ),
+        Row(
+            "- context (1 frame per window instead of 5)",
+            recipe="sentry_flagship_demo",
+            scorers=(FLAGSHIP,),
+            sets=("features.chunk_width=1", "backbone.input_size=[512, 1]"),
+            variant="one_frame",
+            table="ablation",
+        ),
+        Row(
+            "- extrapolated scale (leave-one-out scale)",
+            recipe="sentry_flagship_demo",
+            scorers=(FLAGSHIP.replace(",calibrate=extrapolate", ""),),
+            table="ablation",
+        ),
+        Row(
+            "- per-domain banks (one bank, no scale)",
+            recipe="sentry_flagship_demo",
+            scorers=("chunks:inner=knn;k=1;metric=euclidean,pool=mean",),
+            table="ablation",
+        ),
+        Row(
+            "- mean pooling (the clip's 90th percentile window)",
+            recipe="sentry_flagship_demo",
+            scorers=(FLAGSHIP.replace("pool=mean", "pool=quantile,q=0.9"),),
+            table="ablation",
+        ),
+        Row(
+            "- Euclidean distance (cosine)",
+            recipe="sentry_flagship_demo",
+            scorers=(FLAGSHIP.replace("knn;k=1;metric=euclidean", "knn_cosine;k=1"),),
+            table="ablation",
+        ),
+    ],
 }
 
 
@@ -141,7 +202,7 @@ def _row_scores(row: Row, root: Path, log: Path) -> list[tuple[str, Path]]:
         if not out.is_file():
             _run([str(BIN), "reference", str(manifest), "-o", str(out), "--detector", row.reference], log)
         return [(row.name, out)]
-    run_dir = root / "runs" / row.recipe
+    run_dir = root / "runs" / row.run_name
     sets = [a for s in row.sets for a in ("--set", s)]
     if not (run_dir / "embeddings.npz").is_file() and row.scorers:  # train and extract; only the row's back-ends score
         _run([str(BIN), "train", str(row.recipe), "--manifest", str(manifest), "--run-dir", str(run_dir), *sets], log)
@@ -180,13 +241,15 @@ def main() -> None:
                     pairs = _row_scores(row, root, log)
                     seconds = time.perf_counter() - start
                     for label, path in pairs:
-                        entry = results.setdefault(config, {}).setdefault(label, {})
+                        table = config if row.table == "main" else f"{config} {row.table}"
+                        entry = results.setdefault(table, {}).setdefault(label, {})
                         entry[str(seed)] = {**_evaluate(root / "manifest.jsonl", path), "seconds": seconds}
                     results_file.write_text(json.dumps(results, indent=1))
     cols = ("official_2022", "official_2021", "auc_source", "auc_target", "pauc")
     print(f"machine: {platform.processor() or platform.machine()}, {platform.python_version()}")
-    for config, rows in results.items():
-        print(f"\n### {config} (synth {' '.join(CONFIGS[config]) or 'defaults'}), mean over seeds (per-seed range)\n")
+    for table, rows in results.items():
+        config = table.split()[0]
+        print(f"\n### {table} (synth {' '.join(CONFIGS[config]) or 'defaults'}), mean over seeds (per-seed range)\n")
         print("| detector | seeds | " + " | ".join(cols) + " | wall s (last row run) |")
         print("|---" * (len(cols) + 3) + "|")
         for label, per_seed in rows.items():
