@@ -50,6 +50,28 @@ def test_chunk_scores_match_brute_force() -> None:
     assert np.isfinite(got[:6]).all()
 
 
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "chunks:inner=knn;k=1;metric=euclidean,pool=mean,normalise=domain,calibrate=extrapolate",
+        "chunks:inner=kmeans_knn;n_centres=2,pool=max",
+    ],
+)
+def test_float32_chunks_score_as_their_float64_copy(spec: str) -> None:
+    """embeddings.npz holds float32 windows; they are scored one group at a time in float64 (never the whole set
+    cast at once), with exactly the scores of a float64 copy."""
+    rng = np.random.default_rng(3)
+    clips = _clips(8, 4) + [
+        Clip(f"/x/tg{i}.wav", "fan", "00", Domain.TARGET, Split.TRAIN, Label.NORMAL) for i in range(3)
+    ]
+    owner = np.repeat(np.arange(len(clips)), 3)
+    chunks = rng.normal(size=(len(owner), 5)).astype(np.float32)
+    single = score_chunk_clips(chunks, owner, clips, spec)
+    double = score_chunk_clips(chunks.astype(np.float64), owner, clips, spec)
+    np.testing.assert_array_equal(single, double)
+    assert np.isfinite(single).all()
+
+
 def test_training_clips_never_meet_their_own_chunks() -> None:
     """Out of fold by clip: a training clip whose chunks are far from every other clip gets a large score."""
     rng = np.random.default_rng(1)
