@@ -72,6 +72,57 @@ def test_float32_chunks_score_as_their_float64_copy(spec: str) -> None:
     assert np.isfinite(single).all()
 
 
+def _two_domain_set(seed: int) -> tuple[list[Clip], np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    clips = _clips(8, 4) + [
+        Clip(f"/x/tg{i}.wav", "fan", "00", Domain.TARGET, Split.TRAIN, Label.NORMAL) for i in range(4)
+    ]
+    owner = np.repeat(np.arange(len(clips)), 3)
+    chunks = rng.normal(size=(len(owner), 5))
+    chunks[owner >= 12] += 2.0  # the target clips elsewhere
+    return clips, owner, chunks
+
+
+FLAGSHIP_TAIL = ",pool=mean,normalise=domain,calibrate=extrapolate"
+
+
+@pytest.mark.parametrize("metric", ["euclidean", "cosine"])
+def test_knn_torch_inner_scores_as_knn(metric: str) -> None:
+    """The flagship's back-end with ``knn_torch`` (the GPU spelling) gives the scores of ``knn``, leave-out
+    statistics included."""
+    clips, owner, chunks = _two_domain_set(4)
+    plain = score_chunk_clips(chunks, owner, clips, f"chunks:inner=knn;k=1;metric={metric}" + FLAGSHIP_TAIL)
+    torch_ = score_chunk_clips(chunks, owner, clips, f"chunks:inner=knn_torch;k=1;metric={metric}" + FLAGSHIP_TAIL)
+    np.testing.assert_allclose(torch_, plain, rtol=1e-9, atol=1e-9)
+
+
+def test_knn_torch_leave_out_statistics_take_one_distance_pass(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 1-NN ``knn_torch`` inner scorer is fitted once per domain bank: the leave-one-out and leave-two-out
+    statistics come from one distance pass, not from a refit per held-out clip."""
+    from soundsentry.scorers.torch_neighbors import TorchKNNScorer
+
+    fits = []
+    original = TorchKNNScorer.fit
+    monkeypatch.setattr(
+        TorchKNNScorer, "fit", lambda self, X, *a, **k: fits.append(len(X)) or original(self, X, *a, **k)
+    )
+    clips, owner, chunks = _two_domain_set(5)
+    scorer = create_scorer("chunks:inner=knn_torch;k=1" + FLAGSHIP_TAIL)
+    train = np.array([clips[i].split is Split.TRAIN for i in owner])
+    scorer.fit(chunks[train], domains=[clips[i].domain for i in owner[train]], clip_index=owner[train])
+    assert len(fits) == 2  # one bank per domain
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_knn_torch_inner_on_cuda_matches_cpu() -> None:
+    clips, owner, chunks = _two_domain_set(6)
+    cpu = score_chunk_clips(chunks, owner, clips, "chunks:inner=knn;k=1" + FLAGSHIP_TAIL)
+    gpu = score_chunk_clips(
+        chunks, owner, clips, "chunks:inner=knn_torch;k=1;device=cuda;dtype=float32" + FLAGSHIP_TAIL
+    )
+    np.testing.assert_allclose(gpu, cpu, rtol=1e-3, atol=1e-3)
+
+
 def test_training_clips_never_meet_their_own_chunks() -> None:
     """Out of fold by clip: a training clip whose chunks are far from every other clip gets a large score."""
     rng = np.random.default_rng(1)

@@ -95,10 +95,35 @@ _BANK_BLOCK = 8192
 
 
 def _is_nearest_neighbour(scorer: BaseScorer) -> bool:
-    """True for the ``knn`` scorer with ``k=1``: its score is the distance to the nearest training row."""
+    """True for ``knn`` or ``knn_torch`` with ``k=1`` (Euclidean or cosine): the score is the distance to the
+    nearest training row."""
     from soundsentry.scorers.knn import KNNScorer
+    from soundsentry.scorers.torch_neighbors import TorchKNNScorer
 
+    if type(scorer) is TorchKNNScorer:
+        return int(scorer.k) == 1 and scorer.metric in ("euclidean", "cosine")
     return type(scorer) is KNNScorer and int(scorer.k) == 1
+
+
+def _nearest_per_clip_torch(
+    Q: np.ndarray, bank: np.ndarray, starts: np.ndarray, metric: str, device: str, dtype: str
+) -> np.ndarray:
+    """:func:`_nearest_per_clip` with the distances computed by PyTorch on ``device`` in ``dtype`` (a GPU for
+    the leave-out statistics of a large bank; the same distances as ``knn_torch``)."""
+    import torch
+
+    from soundsentry.scorers._torch import DTYPES, pairwise_distances, row_blocks
+
+    bounds = np.append(starts, len(bank)).tolist()
+    out = np.empty((len(Q), len(starts)))
+    with torch.no_grad():
+        B = torch.as_tensor(np.asarray(bank), dtype=DTYPES[dtype], device=device)
+        queries = torch.as_tensor(np.asarray(Q), dtype=DTYPES[dtype], device=device)
+        for rows in row_blocks(len(Q), len(bank)):
+            dist = pairwise_distances(queries[rows], B, metric)
+            per_clip = [dist[:, lo:hi].min(dim=1).values for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
+            out[rows] = torch.stack(per_clip, dim=1).double().cpu().numpy()
+    return out
 
 
 def _nearest_per_clip(Q: np.ndarray, bank: np.ndarray, starts: np.ndarray, metric: str) -> np.ndarray:
@@ -306,7 +331,10 @@ class ChunkPoolScorer(BaseScorer):
         column = {int(c): i for i, c in enumerate(clip_ids)}
         scored = np.unique([int(t[0]) for t in held_out])
         rows = np.isin(owner, scored)
-        nearest = _nearest_per_clip(X[rows], X[order], starts, probe.metric)  # all scored clips in one pass
+        if hasattr(probe, "device"):  # knn_torch: on its device and in its dtype
+            nearest = _nearest_per_clip_torch(X[rows], X[order], starts, probe.metric, probe.device, probe.dtype)
+        else:  # all scored clips in one pass
+            nearest = _nearest_per_clip(X[rows], X[order], starts, probe.metric)
         values = []
         for clips in held_out:
             keep = np.ones(clip_ids.size, dtype=bool)
