@@ -61,6 +61,12 @@ class Row:
 FLAGSHIP = "chunks:inner=knn;k=1;metric=euclidean,pool=mean,normalise=domain,calibrate=extrapolate"
 DOMAIN_CHUNKS = "chunks:inner=knn_cosine;k=1,pool=mean,normalise=domain,calibrate=extrapolate"
 
+
+def _ablation(name: str, scorer: str = FLAGSHIP, sets: tuple[str, ...] = (), variant: str = "") -> Row:
+    """A row of the flagship's ablation table: the flagship demo with another back-end or ``--set`` overrides."""
+    return Row(name, recipe="sentry_flagship_demo", scorers=(scorer,), sets=sets, variant=variant, table="ablation")
+
+
 ROWS = {
     "reference": [Row("reference logmel_1nn", reference="logmel_1nn")],
     "patch": [Row("reference logmel_patch_1nn", reference="logmel_patch_1nn")],
@@ -108,11 +114,9 @@ ROWS = {
     "flagship_main": [Row("flagship demo", recipe="sentry_flagship_demo", scorers=(FLAGSHIP,))],
     # the flagship with one design choice off at a time (second table)
     "flagship_ablation": [
-        Row("flagship (every choice on)", recipe="sentry_flagship_demo", scorers=(FLAGSHIP,), table="ablation"),
-        Row(
+        _ablation("flagship (every choice on)"),
+        _ablation(
             "- fine front-end (the AE baseline's 1024-point STFT, hop 512, 128 mels)",
-            recipe="sentry_flagship_demo",
-            scorers=(FLAGSHIP,),
             sets=(
                 "frontend.n_fft=1024",
                 "frontend.hop_length=512",
@@ -120,40 +124,18 @@ ROWS = {
                 "backbone.input_size=[128, 5]",
             ),
             variant="ae_frontend",
-            table="ablation",
         ),
-        Row(
+        _ablation(
             "- context (1 frame per window instead of 5)",
-            recipe="sentry_flagship_demo",
-            scorers=(FLAGSHIP,),
             sets=("features.chunk_width=1", "backbone.input_size=[512, 1]"),
             variant="one_frame",
-            table="ablation",
         ),
-        Row(
-            "- extrapolated scale (leave-one-out scale)",
-            recipe="sentry_flagship_demo",
-            scorers=(FLAGSHIP.replace(",calibrate=extrapolate", ""),),
-            table="ablation",
+        _ablation("- extrapolated scale (leave-one-out scale)", FLAGSHIP.replace(",calibrate=extrapolate", "")),
+        _ablation("- per-domain banks (one bank, no scale)", "chunks:inner=knn;k=1;metric=euclidean,pool=mean"),
+        _ablation(
+            "- mean pooling (the clip's 90th percentile window)", FLAGSHIP.replace("pool=mean", "pool=quantile,q=0.9")
         ),
-        Row(
-            "- per-domain banks (one bank, no scale)",
-            recipe="sentry_flagship_demo",
-            scorers=("chunks:inner=knn;k=1;metric=euclidean,pool=mean",),
-            table="ablation",
-        ),
-        Row(
-            "- mean pooling (the clip's 90th percentile window)",
-            recipe="sentry_flagship_demo",
-            scorers=(FLAGSHIP.replace("pool=mean", "pool=quantile,q=0.9"),),
-            table="ablation",
-        ),
-        Row(
-            "- Euclidean distance (cosine)",
-            recipe="sentry_flagship_demo",
-            scorers=(FLAGSHIP.replace("knn;k=1;metric=euclidean", "knn_cosine;k=1"),),
-            table="ablation",
-        ),
+        _ablation("- Euclidean distance (cosine)", FLAGSHIP.replace("knn;k=1;metric=euclidean", "knn_cosine;k=1")),
     ],
 }
 
