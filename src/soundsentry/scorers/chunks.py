@@ -114,15 +114,17 @@ def _nearest_per_clip_torch(
 
     from soundsentry.scorers._torch import DTYPES, pairwise_distances, row_blocks
 
-    bounds = np.append(starts, len(bank)).tolist()
     out = np.empty((len(Q), len(starts)))
     with torch.no_grad():
         B = torch.as_tensor(np.asarray(bank), dtype=DTYPES[dtype], device=device)
         queries = torch.as_tensor(np.asarray(Q), dtype=DTYPES[dtype], device=device)
+        sizes = torch.as_tensor(np.diff(np.append(starts, len(bank))), device=device)
+        column_clip = torch.repeat_interleave(torch.arange(len(starts), device=device), sizes)
         for rows in row_blocks(len(Q), len(bank)):
             dist = pairwise_distances(queries[rows], B, metric)
-            per_clip = [dist[:, lo:hi].min(dim=1).values for lo, hi in zip(bounds[:-1], bounds[1:], strict=True)]
-            out[rows] = torch.stack(per_clip, dim=1).double().cpu().numpy()
+            nearest = torch.full((dist.shape[0], len(starts)), float("inf"), dtype=dist.dtype, device=device)
+            nearest.scatter_reduce_(1, column_clip.expand_as(dist), dist, reduce="amin")  # per clip, one kernel
+            out[rows] = nearest.double().cpu().numpy()
     return out
 
 
@@ -326,12 +328,14 @@ class ChunkPoolScorer(BaseScorer):
     ) -> np.ndarray:
         """:meth:`_held_out_scores` for a 1-nearest-neighbour inner scorer: the distance of each chunk to the
         nearest chunk of every clip, then the minimum over the clips left in the bank (same numbers as a refit)."""
+        from soundsentry.scorers.torch_neighbors import TorchKNNScorer
+
         order = np.argsort(owner, kind="stable")
         clip_ids, starts = np.unique(owner[order], return_index=True)
         column = {int(c): i for i, c in enumerate(clip_ids)}
         scored = np.unique([int(t[0]) for t in held_out])
         rows = np.isin(owner, scored)
-        if hasattr(probe, "device"):  # knn_torch: on its device and in its dtype
+        if isinstance(probe, TorchKNNScorer):  # on its device and in its dtype
             nearest = _nearest_per_clip_torch(X[rows], X[order], starts, probe.metric, probe.device, probe.dtype)
         else:  # all scored clips in one pass
             nearest = _nearest_per_clip(X[rows], X[order], starts, probe.metric)
