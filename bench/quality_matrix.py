@@ -58,7 +58,7 @@ class Row:
 #: The flagship's back-end on a learned run's chunk embeddings (cosine for margin-trained embeddings): one bank per
 #: domain, each domain's scores z-normalised on leave-out training scores extrapolated to the full bank.
 #: The flagship's first back-end (``sentry_flagship``'s ``score.scorers[0]``).
-FLAGSHIP = "chunks:inner=knn;k=1;metric=euclidean,pool=mean,normalise=domain,calibrate=extrapolate"
+FLAGSHIP = "chunks:inner=knn;k=1;metric=euclidean,pool=mean,normalise=domain,calibrate=extrapolate,shrink=4,blocks=2560"
 DOMAIN_CHUNKS = "chunks:inner=knn_cosine;k=1,pool=mean,normalise=domain,calibrate=extrapolate"
 
 
@@ -116,22 +116,38 @@ ROWS = {
     "flagship_ablation": [
         _ablation("flagship (every choice on)"),
         _ablation(
-            "- fine front-end (the AE baseline's 1024-point STFT, hop 512, 128 mels)",
+            "- modulation branch (log-mel windows only)",
+            FLAGSHIP.replace(",blocks=2560", ""),
             sets=(
-                "frontend.n_fft=1024",
-                "frontend.hop_length=512",
-                "frontend.n_mels=128",
-                "backbone.input_size=[128, 5]",
+                "frontend={name: logmel, n_fft: 4096, hop_length: 1024, n_mels: 512, power: 2.0, scale: db}",
+                "backbone.input_size=[512, 5]",
+            ),
+            variant="no_modulation",
+        ),
+        _ablation("- shrunk target scale (each domain's own)", FLAGSHIP.replace(",shrink=4", "")),
+        _ablation(
+            "- fine front-end (the AE baseline's 1024-point STFT, hop 512, 128 mels)",
+            FLAGSHIP.replace("blocks=2560", "blocks=640"),
+            sets=(
+                "frontend.parts.0.n_fft=1024",
+                "frontend.parts.0.hop_length=512",
+                "frontend.parts.0.n_mels=128",
+                "frontend.parts.1.frame_hop=512",
+                "backbone.input_size=[288, 5]",
             ),
             variant="ae_frontend",
         ),
         _ablation(
             "- context (1 frame per window instead of 5)",
-            sets=("features.chunk_width=1", "backbone.input_size=[512, 1]"),
+            FLAGSHIP.replace("blocks=2560", "blocks=512"),
+            sets=("features.chunk_width=1", "backbone.input_size=[672, 1]"),
             variant="one_frame",
         ),
         _ablation("- extrapolated scale (leave-one-out scale)", FLAGSHIP.replace(",calibrate=extrapolate", "")),
-        _ablation("- per-domain banks (one bank, no scale)", "chunks:inner=knn;k=1;metric=euclidean,pool=mean"),
+        _ablation(
+            "- per-domain banks (one bank, one distance over the whole window)",
+            "chunks:inner=knn;k=1;metric=euclidean,pool=mean",
+        ),
         _ablation(
             "- mean pooling (the clip's 90th percentile window)", FLAGSHIP.replace("pool=mean", "pool=quantile,q=0.9")
         ),

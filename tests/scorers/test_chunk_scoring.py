@@ -386,3 +386,100 @@ def test_nearest_neighbour_fast_path_equals_refitting(monkeypatch: pytest.Monkey
     slow = fitted()
     for (_, _, mean_a, std_a), (_, _, mean_b, std_b) in zip(fast.banks_, slow.banks_, strict=True):
         assert mean_a == pytest.approx(mean_b, rel=1e-9) and std_a == pytest.approx(std_b, rel=1e-9)
+
+
+def _fit_domains(spec: str, seed: int, chunks: np.ndarray | None = None):
+    base, owner, clips = _two_domain_chunks(seed)
+    chunks = base if chunks is None else chunks
+    train = [i for i, c in enumerate(clips) if c.split is Split.TRAIN]
+    rows = np.isin(owner, train)
+    scorer = create_scorer(spec).fit(
+        chunks[rows], domains=[clips[o].domain for o in owner[rows]], clip_index=owner[rows]
+    )
+    return scorer, chunks, owner, clips
+
+
+def test_shrink_reference_values() -> None:
+    """The smaller domain's std = sqrt((3 * own ** 2 + k * prior ** 2) / (3 + k)) with prior = the source std x
+    target mean / source mean (4 target clips: 3 degrees of freedom); the source domain keeps its own."""
+    spec = "chunks:inner=knn;k=1,normalise=domain,calibrate=extrapolate"
+    plain = _fit_domains(spec, 3)[0]
+    stats = {d: (mean, std) for d, _, mean, std in plain.banks_}
+    (ms, ss), (mt, st) = stats["source"], stats["target"]
+    for k in (1.0, 4.0, 1e6):
+        shrunk = _fit_domains(f"{spec},shrink={k}", 3)[0]
+        got = {d: (mean, std) for d, _, mean, std in shrunk.banks_}
+        prior = ss * mt / ms
+        assert got["source"] == (ms, ss) and got["target"][0] == mt
+        assert got["target"][1] == pytest.approx(np.sqrt((3 * st**2 + k * prior**2) / (3 + k)), rel=1e-12)
+        assert shrunk.calibration_["target"]["std"] == got["target"][1]
+    assert got["target"][1] == pytest.approx(prior, rel=1e-5)  # an overwhelming prior: the source's relative spread
+    assert _fit_domains(f"{spec},shrink=0", 3)[0].banks_[1][3] == st
+
+
+def test_shrink_steadies_a_small_domains_scale() -> None:
+    """Both domains spread alike relative to their mean distance; the 4-clip target std estimate scatters, and
+    pooling it with the source's relative spread narrows the scatter of its log over seeds."""
+    spec = "chunks:inner=knn;k=1,normalise=domain,calibrate=extrapolate"
+    own, shrunk = [], []
+    for seed in range(12):
+        own.append(np.log(_fit_domains(spec, seed)[0].banks_[1][3]))
+        shrunk.append(np.log(_fit_domains(f"{spec},shrink=4", seed)[0].banks_[1][3]))
+    assert np.std(shrunk) < 0.8 * np.std(own)
+
+
+def test_blocks_score_as_the_mean_of_scorers_on_each_block() -> None:
+    spec = "chunks:inner=knn;k=1,normalise=domain,calibrate=extrapolate,shrink=4"
+    base, owner, clips = _two_domain_chunks(4)
+    extra = 100.0 * np.random.default_rng(9).normal(size=(base.shape[0], 3))  # a second group, 100x larger values
+    both = np.hstack([base, extra])
+    blocked, _, _, _ = _fit_domains(f"{spec},blocks=6", 4, both)
+    first, _, _, _ = _fit_domains(spec, 4, both[:, :6])
+    second, _, _, _ = _fit_domains(spec, 4, both[:, 6:])
+    test = [i for i, c in enumerate(clips) if c.split is Split.TEST]
+    rows = np.isin(owner, test)
+    clip_of = np.searchsorted(test, owner[rows])
+    got = blocked.score_clips(both[rows], clip_of, len(test))
+    expected = (
+        first.score_clips(both[rows, :6], clip_of, len(test)) + second.score_clips(both[rows, 6:], clip_of, len(test))
+    ) / 2
+    np.testing.assert_allclose(got, expected, rtol=1e-12)
+    np.testing.assert_allclose(
+        blocked.anomaly_score(both[rows]),
+        (first.anomaly_score(both[rows, :6]) + second.anomaly_score(both[rows, 6:])) / 2,
+        rtol=1e-12,
+    )
+    assert blocked.column_groups_ == [(0, 6), (6, 9)]
+
+
+def test_blocks_keep_a_loud_uninformative_group_from_drowning_the_signal() -> None:
+    """One Euclidean distance over a window whose second group has 30x larger values (noise, no fault) sees only
+    that group; blocks score the groups on their own scales and keep the fault visible."""
+    from sklearn.metrics import roc_auc_score
+
+    plain, blocked = [], []
+    for seed in range(3):
+        base, owner, clips = _two_domain_chunks(seed)
+        noise = 30.0 * np.random.default_rng(100 + seed).normal(size=(base.shape[0], 2))
+        both = np.hstack([base, noise])
+        y = [c.label is Label.ANOMALY for c in clips if c.split is Split.TEST]
+        test = [i for i, c in enumerate(clips) if c.split is Split.TEST]
+        for spec, out in (("", plain), (",blocks=6", blocked)):
+            scores = score_chunk_clips(both, owner, clips, f"chunks:inner=knn;k=1,normalise=domain{spec}")
+            out.append(roc_auc_score(y, scores[test]))
+    assert np.mean(blocked) > np.mean(plain) + 0.15
+
+
+def test_blocks_and_shrink_are_checked() -> None:
+    for spec, match in (
+        ("chunks:inner=knn;k=1,blocks=3", "blocks needs normalise=domain"),
+        ("chunks:normalise=domain,blocks=0", "blocks must be increasing positive column numbers"),
+        ("chunks:normalise=domain,blocks=4/2", "blocks must be increasing"),
+        ("chunks:normalise=domain,blocks=a", "blocks must be increasing"),
+        ("chunks:inner=knn;k=1,shrink=4", "shrink=4 needs normalise=domain"),
+        ("chunks:normalise=domain,shrink=-1", "shrink must be a number >= 0"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            create_scorer(spec).fit(np.zeros((4, 8)))
+    with pytest.raises(ConfigError, match="starts a group at column 8 but the chunk embeddings have 8 columns"):
+        create_scorer("chunks:normalise=domain,blocks=3/8").fit(np.zeros((4, 8)))

@@ -20,7 +20,7 @@ from soundsentry.training.phases import Frozen, resolve_phases
 from soundsentry.training.trainer import load_embedding_model, load_head
 from soundsentry.types import Split
 
-FLAGSHIP = "chunks:inner=knn;k=1;metric=euclidean,pool=mean,normalise=domain,calibrate=extrapolate"
+FLAGSHIP = "chunks:inner=knn;k=1;metric=euclidean,pool=mean,normalise=domain,calibrate=extrapolate,shrink=4,blocks=2560"
 
 
 @pytest.fixture(scope="module")
@@ -58,10 +58,11 @@ def test_flagship_end_to_end(flagship_run: Path) -> None:
     clips = read_manifest(flagship_run / "manifest.jsonl")
     model_file = flagship_run / "models" / "all" / "model.pt"
     model, meta = load_embedding_model(model_file)
-    assert meta["checkpoint"] == "untrained" and meta["chunk_shape"] == [1, 512, 5]
+    assert meta["checkpoint"] == "untrained" and meta["chunk_shape"] == [1, 512 + 8 * 20, 5]
     assert load_head(model_file, model.embed_dim) is None
     with np.load(flagship_run / "embeddings.npz") as data:
-        assert data["chunk_embeddings"].shape[1] == 2560  # 5 frames x 512 mels
+        # 5 frames x (512 mels + 8 bands x 20 modulation bands); blocks=2560 splits the two parts
+        assert data["chunk_embeddings"].shape[1] == 5 * (512 + 160)
     scores = read_scores(flagship_run / "scores" / (stages.scores_file_name(FLAGSHIP)))
     assert set(scores) == {c.path for c in clips}
     assert np.isfinite(list(scores.values())).all()

@@ -5,8 +5,9 @@ with no test split and no labels. ``fit``
 
 1. prepares a manifest of it (the layouts of :mod:`soundsentry.data.layouts`) and keeps its normal training clips;
 2. picks a method that can learn from them and says which and why: by default the packaged ``sentry_flagship``
-   recipe, a bank of log-mel patches scored by nearest neighbours, which needs no classes (nothing is trained);
-   a classifier recipe (``--recipe``) only when asked for and when the data has the two or more classes it needs;
+   recipe, a bank of log-mel and modulation patches scored by nearest neighbours, which needs no classes (nothing
+   is trained); a classifier recipe (``--recipe``) only when asked for and when the data has the two or more
+   classes it needs;
 3. holds out a share of the normal clips of every (machine type, section, domain), seeded, to calibrate the
    thresholds on (at least :data:`~soundsentry.deploy.thresholds.MIN_DOMAIN_SCORES` where the domain keeps
    :data:`MIN_TRAINING` clips for training, so that a domain with few clips still has an estimate of its own
@@ -140,8 +141,8 @@ def choose_method(name: str | None, overrides: Sequence[str], normals: Sequence[
     )
     return Method(
         recipe,
-        "a bank of log-mel patches scored by their nearest training patches: it learns from normal clips alone, "
-        f"needs no classes and trains nothing{more}",
+        "a bank of log-mel and modulation patches scored by their nearest training patches: it learns from normal "
+        f"clips alone, needs no classes and trains nothing{more}",
     )
 
 

@@ -19,11 +19,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         COMMAND,
         help="build a calibrated detector from a folder of recordings",
         description="Prepare DATA (any layout `prepare` reads, or a plain folder of one machine's normal clips), pick "
-        "a method that can learn from it and say why (default sentry_flagship: a log-mel patch bank that needs no "
-        "classes; a classifier recipe only with --recipe and two or more classes), hold out a share of the normal "
-        "clips of each machine, section and domain to calibrate the thresholds, train on the rest and export a "
-        "detector to OUT (with the run folder in OUT/run). Prints the false-alarm rate measured on the held-out "
-        "normals of each domain.",
+        "a method that can learn from it and say why (default sentry_flagship: a log-mel and modulation patch bank "
+        "that needs no classes; a classifier recipe only with --recipe and two or more classes), hold out a share of "
+        "the normal clips of each machine, section and domain to calibrate the thresholds, train on the rest and "
+        "export a detector to OUT (with the run folder in OUT/run). Prints the false-alarm rate measured on the "
+        "held-out normals of each domain.",
     )
     p.add_argument("data", type=Path, help="folder of recordings")
     p.add_argument("-o", "--out", type=Path, required=True, help="detector folder to write")

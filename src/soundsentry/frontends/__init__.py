@@ -10,6 +10,8 @@ Each front-end runs on the device of its input once moved there with ``.to(devic
 
 from soundsentry.frontends.dft import MagnitudeSpectrum
 from soundsentry.frontends.logmel import LogMel
+from soundsentry.frontends.modulation import Modulation
+from soundsentry.frontends.stack import Stack
 from soundsentry.frontends.standardize import Standardizer
 from soundsentry.frontends.stft import MagnitudeSTFT, STFTFrontend, apply_log_scale, fold_frequency
 from soundsentry.frontends.waveform import WaveformFrontend
@@ -25,7 +27,9 @@ __all__ = [
     "LogMel",
     "MagnitudeSpectrum",
     "MagnitudeSTFT",
+    "Modulation",
     "STFTFrontend",
+    "Stack",
     "Standardizer",
     "WaveformFrontend",
     "apply_log_scale",

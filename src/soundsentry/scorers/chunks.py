@@ -31,6 +31,22 @@ source AUC of the 2022-2024 rule falls by 20 points). ``extrapolate`` measures t
 more clip left out (leave-two-out, bank of n - 2) and extrapolates the mean linearly to a bank of n:
 ``mean = 2 * mean(loo) - mean(l2o)``, the standard deviation is the leave-one-out one. A domain with many clips
 gets a correction near 0; a domain of 2 clips has no leave-two-out bank and keeps its leave-one-out mean.
+
+``shrink`` steadies the scale of a small domain. A standard deviation from the 4-5 held-out target clips of a
+section is itself uncertain by a third or more, and every target clip's z-score inherits the error. With
+``shrink=k > 0`` each domain other than the largest (most clips) takes
+``std = sqrt(((n - 1) * std_own ** 2 + k * prior ** 2) / (n - 1 + k))`` (n: its held-out clips), where the prior
+is the largest domain's standard deviation scaled by the ratio of the two domains' means (the same relative
+spread): an estimate from n - 1 degrees of freedom pooled with a prior worth k clips. ``shrink=0`` (the default)
+keeps each domain's own.
+
+``blocks`` scores several feature groups of a window on their own. A window stacked from two front-ends
+(:class:`~soundsentry.frontends.stack.Stack`: log-mel rows, then modulation rows) would otherwise have one
+Euclidean distance dominated by whichever group has the larger values. ``blocks=2560`` (or ``2560/4160`` for
+three groups) gives the columns where the next group starts (with ``flatten``, a front-end part of F rows in a
+window of W frames spans F * W columns); each group gets its own banks, scale and clip scores exactly as a
+scorer on those columns alone, and a clip's score is the mean of the groups' z-scores (so ``normalise=domain``
+is required: it is what puts the groups on one scale).
 """
 
 from __future__ import annotations
@@ -188,12 +204,19 @@ class ChunkPoolScorer(BaseScorer):
         normalise: ``none`` (one bank) or ``domain`` (one bank per domain, scores on each domain's own scale).
         calibrate: how ``normalise=domain`` measures a domain's scale: ``loo`` (leave-one-clip-out) or
             ``extrapolate`` (leave-one-out corrected to the full bank size with a leave-two-out fit).
+        shrink: with ``normalise=domain``, the weight (in clips) of the prior that steadies the standard deviation
+            of the smaller domains (0: off; see the module doc).
+        blocks: column(s) where a new feature group of the window starts (an int, or ints joined by ``/``):
+            each group scored on its own, the clip score the mean of the groups' z-scores (needs
+            ``normalise=domain``); None: one group.
 
     Attributes:
         inner_: the fitted inner scorer (``normalise=none``).
         banks_: with ``normalise=domain``, one ``(domain, scorer, mean, std)`` per domain.
         calibration_: with ``normalise=domain``, per domain the leave-one-out and leave-two-out mean scores and
-            the number of clips behind them (what ``calibrate`` used).
+            the number of clips behind them (what ``calibrate`` used), and with ``shrink`` the standard deviation
+            used.
+        parts_: with ``blocks``, one fitted scorer per feature group (its columns in ``column_groups_``).
     """
 
     #: The score stage gives this scorer chunk embeddings and pools its scores per clip.
@@ -206,12 +229,16 @@ class ChunkPoolScorer(BaseScorer):
         q: float = 0.9,
         normalise: str = "none",
         calibrate: str = "loo",
+        shrink: float = 0.0,
+        blocks: int | str | None = None,
     ) -> None:
         self.inner = inner
         self.pool = pool
         self.q = q
         self.normalise = normalise
         self.calibrate = calibrate
+        self.shrink = shrink
+        self.blocks = blocks
 
     def check_params(self) -> None:
         try:
@@ -231,6 +258,32 @@ class ChunkPoolScorer(BaseScorer):
             raise ConfigError(f"{self._owner}: normalise=domain splits the domains itself; use a plain inner scorer")
         if isinstance(self.q, bool) or not isinstance(self.q, int | float) or not 0.0 <= float(self.q) <= 1.0:
             raise ConfigError(f"{self._owner}: q must be a number in [0, 1] (0.9 = 90th percentile), got {self.q!r}")
+        if isinstance(self.shrink, bool) or not isinstance(self.shrink, int | float) or not self.shrink >= 0:
+            raise ConfigError(f"{self._owner}: shrink must be a number >= 0 (0 = off, 4 = a prior worth 4 clips)")
+        if self.shrink and self.normalise != "domain":
+            raise ConfigError(
+                f"{self._owner}: shrink={self.shrink} needs normalise=domain (it steadies a domain's scale)"
+            )
+        if self.block_starts() and self.normalise != "domain":
+            raise ConfigError(
+                f"{self._owner}: blocks needs normalise=domain (the groups' z-scores are what puts them on one scale)"
+            )
+
+    def block_starts(self) -> list[int]:
+        """The columns where ``blocks`` starts a new feature group (empty: one group)."""
+        if self.blocks is None:
+            return []
+        text = str(self.blocks)
+        try:
+            starts = [int(part) for part in text.split("/")]
+        except ValueError:
+            starts = []
+        if isinstance(self.blocks, bool) or not starts or min(starts) < 1 or starts != sorted(set(starts)):
+            raise ConfigError(
+                f"{self._owner}: blocks must be increasing positive column numbers joined by '/' (e.g. 2560 or "
+                f"2560/4160), got {self.blocks!r}"
+            )
+        return starts
 
     @property
     def uses_domains(self) -> bool:
@@ -267,7 +320,21 @@ class ChunkPoolScorer(BaseScorer):
         """
         self.check_params()
         X = check_embeddings(X, owner=self._owner, what="training chunk embeddings", min_samples=1)
-        if self.normalise == "domain":
+        starts = self.block_starts()
+        if starts:
+            if starts[-1] >= X.shape[1]:
+                raise ConfigError(
+                    f"{self._owner}: blocks {self.blocks} starts a group at column {starts[-1]} but the chunk "
+                    f"embeddings have {X.shape[1]} columns; set blocks from the front-end's rows x the window's frames"
+                )
+            edges = [0, *starts, X.shape[1]]
+            self.column_groups_ = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
+            params = {**self.get_params(), "blocks": None}
+            self.parts_ = [
+                ChunkPoolScorer(**params).fit(X[:, a:b], domains=domains, clip_index=clip_index, **kwargs)
+                for a, b in self.column_groups_
+            ]
+        elif self.normalise == "domain":
             self._fit_domains(X, domains, clip_index, kwargs)
         else:
             if domains is not None and getattr(inner_scorer(self.inner), "uses_domains", False):
@@ -292,6 +359,7 @@ class ChunkPoolScorer(BaseScorer):
             doms = np.where(np.isin(doms, small), large[0] if large else sorted(clips_of)[0], doms)
             clips_of = {d: np.unique(owner[doms == d]) for d in np.unique(doms)}
         self.banks_, self.calibration_ = [], {}
+        held_out = {}
         for d in sorted(clips_of):
             rows = doms == d
             scorer = inner_scorer(self.inner).fit(X[rows], **kwargs)
@@ -307,7 +375,26 @@ class ChunkPoolScorer(BaseScorer):
                 record["l2o_mean"] = float(l2o.mean())
                 mean = 2.0 * mean - float(l2o.mean())  # linear extrapolation from banks of n - 2, n - 1 to n clips
             self.calibration_[str(d)] = record
+            held_out[d] = loo.size
             self.banks_.append((d, scorer, mean, std))
+        if self.shrink and len(held_out) > 1:
+            self._shrink_scales(held_out)
+
+    def _shrink_scales(self, held_out: dict[str, int]) -> None:
+        """Pool each smaller domain's standard deviation with the largest domain's relative spread (``shrink``)."""
+        reference = max(held_out, key=lambda d: (held_out[d], d))
+        _, _, ref_mean, ref_std = next(b for b in self.banks_ if b[0] == reference)
+        if ref_mean <= 0:  # no relative spread to carry over (distances are positive; a guard, not a case)
+            return
+        weight = float(self.shrink)
+        for i, (d, scorer, mean, std) in enumerate(self.banks_):
+            if d == reference or d not in held_out:
+                continue
+            prior = ref_std * max(mean, 0.0) / ref_mean
+            dof = held_out[d] - 1
+            std = float(max(np.sqrt((dof * std**2 + weight * prior**2) / (dof + weight)), 1e-12))
+            self.calibration_[str(d)]["std"] = std
+            self.banks_[i] = (d, scorer, mean, std)
 
     def _held_out_scores(
         self, X: np.ndarray, owner: np.ndarray, held_out: Sequence[tuple[int, ...]], kwargs: dict
@@ -354,6 +441,9 @@ class ChunkPoolScorer(BaseScorer):
         X = self._check_test_input(X, "test chunk embeddings")
         if X.shape[0] == 0:
             return np.empty(0, dtype=np.float64)
+        if self.block_starts():
+            groups = zip(self.parts_, self.column_groups_, strict=True)
+            return np.mean([p.anomaly_score(X[:, a:b]) for p, (a, b) in groups], axis=0)
         if self.normalise == "domain":  # per chunk: the smaller of the domain-normalised chunk scores
             return np.min([(s.anomaly_score(X) - mean) / std for _, s, mean, std in self.banks_], axis=0)
         if domains is not None and getattr(self.inner_, "uses_domains", False):
@@ -373,6 +463,9 @@ class ChunkPoolScorer(BaseScorer):
         if self.normalise != "domain":
             return self.pool_clips(self.anomaly_score(X, domains=domains), chunk_clip, n_clips)
         X = self._check_test_input(X, "test chunk embeddings")
+        if self.block_starts():
+            groups = zip(self.parts_, self.column_groups_, strict=True)
+            return np.mean([p.score_clips(X[:, a:b], chunk_clip, n_clips) for p, (a, b) in groups], axis=0)
         per_domain = [
             (self.pool_clips(np.asarray(s.anomaly_score(X), dtype=np.float64), chunk_clip, n_clips) - mean) / std
             for _, s, mean, std in self.banks_
