@@ -116,7 +116,7 @@ ROWS = {
     "flagship_ablation": [
         _ablation("flagship (every choice on)"),
         _ablation(
-            "- modulation branch (log-mel windows only)",
+            "- modulation part (log-mel windows only)",
             FLAGSHIP.replace(",blocks=2560", ""),
             sets=(
                 "frontend={name: logmel, n_fft: 4096, hop_length: 1024, n_mels: 512, power: 2.0, scale: db}",
