@@ -145,7 +145,7 @@ class Modulation(LogMel):
         half = self.window_frames // 2
         mode = "reflect" if envelope.shape[-1] > half else "replicate"
         padded = F.pad(envelope, (half, half), mode=mode)
-        frames = 1 + wave.shape[-1] // self.frame_hop
+        frames = self.num_frames(wave.shape[-1])
         windows = padded.unfold(-1, self.window_frames, self.step)[..., :frames, :]  # (B, bands, T, W)
         windows = (windows - windows.mean(dim=-1, keepdim=True)) * self.taper.to(dtype=windows.dtype)
         spectrum = torch.fft.rfft(windows, dim=-1).abs().square()  # (B, bands, T, W // 2 + 1)
