@@ -58,7 +58,10 @@ class Row:
 #: The flagship's back-end on a learned run's chunk embeddings (cosine for margin-trained embeddings): one bank per
 #: domain, each domain's scores z-normalised on leave-out training scores extrapolated to the full bank.
 #: The flagship's first back-end (``sentry_flagship``'s ``score.scorers[0]``).
-FLAGSHIP = "chunks:inner=knn;k=1;metric=euclidean,pool=mean,normalise=domain,calibrate=extrapolate,shrink=4,blocks=2560"
+FLAGSHIP = (
+    "chunks:inner=knn;k=1;metric=euclidean,pool=mean,normalise=domain,calibrate=extrapolate,shrink=4,blocks=2560,"
+    "standardise=none/source"
+)
 DOMAIN_CHUNKS = "chunks:inner=knn_cosine;k=1,pool=mean,normalise=domain,calibrate=extrapolate"
 
 
@@ -117,12 +120,15 @@ ROWS = {
         _ablation("flagship (every choice on)"),
         _ablation(
             "- modulation part (log-mel windows only)",
-            FLAGSHIP.replace(",blocks=2560", ""),
+            FLAGSHIP.replace(",blocks=2560,standardise=none/source", ""),
             sets=(
                 "frontend={name: logmel, n_fft: 4096, hop_length: 1024, n_mels: 512, power: 2.0, scale: db}",
                 "backbone.input_size=[512, 5]",
             ),
             variant="no_modulation",
+        ),
+        _ablation(
+            "- standardised modulation part (its columns as they are)", FLAGSHIP.replace(",standardise=none/source", "")
         ),
         _ablation("- shrunk target scale (each domain's own)", FLAGSHIP.replace(",shrink=4", "")),
         _ablation(

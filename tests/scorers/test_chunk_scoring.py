@@ -483,3 +483,90 @@ def test_blocks_and_shrink_are_checked() -> None:
             create_scorer(spec).fit(np.zeros((4, 8)))
     with pytest.raises(ConfigError, match="starts a group at column 8 but the chunk embeddings have 8 columns"):
         create_scorer("chunks:normalise=domain,blocks=3/8").fit(np.zeros((4, 8)))
+
+
+def test_standardise_source_reference_values() -> None:
+    """standardise=source scores exactly as the same scorer on columns standardised by hand with the source
+    training chunks' means and standard deviations (the 4 target clips do not move them)."""
+    spec = "chunks:inner=knn;k=1,normalise=domain,calibrate=extrapolate,shrink=4"
+    base, owner, clips = _two_domain_chunks(5)
+    scaled = base * np.array([1.0, 10.0, 0.1, 1.0, 3.0, 0.5])
+    standardised, _, _, _ = _fit_domains(f"{spec},standardise=source", 5, scaled)
+    train = [i for i, c in enumerate(clips) if c.split is Split.TRAIN]
+    source_rows = np.isin(owner, [i for i in train if clips[i].domain is Domain.SOURCE])
+    mean, std = scaled[source_rows].mean(axis=0), scaled[source_rows].std(axis=0)
+    np.testing.assert_allclose(standardised.centre_, mean, rtol=1e-12)
+    np.testing.assert_allclose(standardised.scale_, std, rtol=1e-12)
+    by_hand, _, _, _ = _fit_domains(spec, 5, (scaled - mean) / std)
+    test = [i for i, c in enumerate(clips) if c.split is Split.TEST]
+    rows = np.isin(owner, test)
+    clip_of = np.searchsorted(test, owner[rows])
+    np.testing.assert_allclose(
+        standardised.score_clips(scaled[rows], clip_of, len(test)),
+        by_hand.score_clips((scaled[rows] - mean) / std, clip_of, len(test)),
+        rtol=1e-9,
+    )
+    np.testing.assert_allclose(
+        standardised.anomaly_score(scaled[rows]), by_hand.anomaly_score((scaled[rows] - mean) / std), rtol=1e-9
+    )
+    # without domains every training chunk is normal operation of one kind: all of them set the scale
+    plain = create_scorer("chunks:inner=knn;k=1,standardise=source").fit(scaled)
+    np.testing.assert_allclose(plain.centre_, scaled.mean(axis=0), rtol=1e-12)
+    assert create_scorer("chunks:inner=knn;k=1").fit(scaled).centre_ is None
+
+
+def test_standardise_lets_a_steady_column_count_beside_a_restless_one() -> None:
+    """The fault moves a column that normal operation holds within 0.5; a second column wanders by 20 in normal
+    operation (no fault). One Euclidean distance sees the wandering column; standardised columns see the fault."""
+    from sklearn.metrics import roc_auc_score
+
+    plain, standardised = [], []
+    for seed in range(3):
+        base, owner, clips = _two_domain_chunks(seed)
+        restless = 20.0 * np.random.default_rng(200 + seed).normal(size=(base.shape[0], 1))
+        both = np.hstack([base, restless])
+        y = [c.label is Label.ANOMALY for c in clips if c.split is Split.TEST]
+        test = [i for i, c in enumerate(clips) if c.split is Split.TEST]
+        for option, out in (("", plain), (",standardise=source", standardised)):
+            scores = score_chunk_clips(both, owner, clips, f"chunks:inner=knn;k=1,normalise=domain{option}")
+            out.append(roc_auc_score(y, scores[test]))
+    assert np.mean(standardised) > np.mean(plain) + 0.15
+
+
+def test_standardise_per_block_group() -> None:
+    """blocks=6,standardise=none/source: the first group as it is, the second standardised, mean of the two."""
+    spec = "chunks:inner=knn;k=1,normalise=domain,calibrate=extrapolate"
+    base, owner, clips = _two_domain_chunks(6)
+    extra = np.random.default_rng(3).normal(size=(base.shape[0], 3)) * np.array([100.0, 1.0, 0.01])
+    both = np.hstack([base, extra])
+    blocked, _, _, _ = _fit_domains(f"{spec},blocks=6,standardise=none/source", 6, both)
+    first, _, _, _ = _fit_domains(spec, 6, both[:, :6])
+    second, _, _, _ = _fit_domains(f"{spec},standardise=source", 6, both[:, 6:])
+    assert blocked.parts_[0].centre_ is None and blocked.parts_[1].centre_ is not None
+    test = [i for i, c in enumerate(clips) if c.split is Split.TEST]
+    rows = np.isin(owner, test)
+    clip_of = np.searchsorted(test, owner[rows])
+    expected = (
+        first.score_clips(both[rows, :6], clip_of, len(test)) + second.score_clips(both[rows, 6:], clip_of, len(test))
+    ) / 2
+    np.testing.assert_allclose(blocked.score_clips(both[rows], clip_of, len(test)), expected, rtol=1e-12)
+    # one value applies to every group
+    every, _, _, _ = _fit_domains(f"{spec},blocks=6,standardise=source", 6, both)
+    assert all(p.centre_ is not None for p in every.parts_)
+
+
+def test_standardise_survives_a_constant_column_and_is_checked() -> None:
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    X[:, 2] = 5.0  # never moves in normal operation
+    scorer = create_scorer("chunks:inner=knn;k=1,standardise=source").fit(X)
+    assert np.all(np.isfinite(scorer.scale_)) and scorer.scale_[2] > 0
+    Y = X[:3].copy()
+    Y[:, 2] = 6.0
+    assert np.all(np.isfinite(scorer.anomaly_score(Y)))
+    for spec, match in (
+        ("chunks:standardise=zscore", "standardise must be one of none, source"),
+        ("chunks:standardise=none/source", "1 group here"),
+        ("chunks:normalise=domain,blocks=2/3,standardise=none/source", "3 groups here"),
+    ):
+        with pytest.raises(ConfigError, match=match):
+            create_scorer(spec).fit(X)

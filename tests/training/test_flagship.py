@@ -20,7 +20,10 @@ from soundsentry.training.phases import Frozen, resolve_phases
 from soundsentry.training.trainer import load_embedding_model, load_head
 from soundsentry.types import Split
 
-FLAGSHIP = "chunks:inner=knn;k=1;metric=euclidean,pool=mean,normalise=domain,calibrate=extrapolate,shrink=4,blocks=2560"
+FLAGSHIP = (
+    "chunks:inner=knn;k=1;metric=euclidean,pool=mean,normalise=domain,calibrate=extrapolate,shrink=4,blocks=2560,"
+    "standardise=none/source"
+)
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +64,8 @@ def test_flagship_end_to_end(flagship_run: Path) -> None:
     assert meta["checkpoint"] == "untrained" and meta["chunk_shape"] == [1, 512 + 8 * 20, 5]
     assert load_head(model_file, model.embed_dim) is None
     with np.load(flagship_run / "embeddings.npz") as data:
-        # 5 frames x (512 mels + 8 bands x 20 modulation bands); blocks=2560 splits the two parts
+        # 5 frames x (512 mels + 8 bands x 20 modulation bands); blocks=2560 splits the two parts, the second
+        # standardised on the source training windows
         assert data["chunk_embeddings"].shape[1] == 5 * (512 + 160)
     scores = read_scores(flagship_run / "scores" / (stages.scores_file_name(FLAGSHIP)))
     assert set(scores) == {c.path for c in clips}

@@ -47,6 +47,15 @@ three groups) gives the columns where the next group starts (with ``flatten``, a
 window of W frames spans F * W columns); each group gets its own banks, scale and clip scores exactly as a
 scorer on those columns alone, and a clip's score is the mean of the groups' z-scores (so ``normalise=domain``
 is required: it is what puts the groups on one scale).
+
+``standardise=source`` rescales every column before the banks are built: minus its mean, divided by its
+standard deviation over the source domain's training chunks (over all training chunks when none is marked
+source); the test chunks get the same shift and scale. A Euclidean distance then weighs each column by how much
+it varies in normal operation, not by its units: a column that a normal machine holds steady counts when it
+moves. That suits a feature group whose columns vary by construction on very different scales (the modulation
+part's slow bands, estimated from few periods, vary far more than its fast ones) and not one whose columns share
+a unit and a meaning (the log-mel's dB rows, where it lifts steady background bins). With ``blocks``, give one
+value per group joined by ``/`` (``standardise=none/source``) or one value for all groups.
 """
 
 from __future__ import annotations
@@ -64,6 +73,7 @@ from soundsentry.types import Domain
 POOLS = ("mean", "max", "quantile")
 NORMALISE = ("none", "domain")
 CALIBRATE = ("loo", "extrapolate")
+STANDARDISE = ("none", "source")
 #: Training clips per domain used for the leave-one-clip-out statistics of ``normalise=domain`` (evenly spaced).
 MAX_LOO_CLIPS = 32
 #: At most this many leave-two-out fits per domain for ``calibrate=extrapolate`` (all pairs of a small domain).
@@ -209,6 +219,9 @@ class ChunkPoolScorer(BaseScorer):
         blocks: column(s) where a new feature group of the window starts (an int, or ints joined by ``/``):
             each group scored on its own, the clip score the mean of the groups' z-scores (needs
             ``normalise=domain``); None: one group.
+        standardise: ``none`` or ``source`` (each column scaled by its spread over the source domain's training
+            chunks before any distance; see the module doc); with ``blocks``, one value per group joined by ``/``
+            or one value for all.
 
     Attributes:
         inner_: the fitted inner scorer (``normalise=none``).
@@ -217,6 +230,8 @@ class ChunkPoolScorer(BaseScorer):
             the number of clips behind them (what ``calibrate`` used), and with ``shrink`` the standard deviation
             used.
         parts_: with ``blocks``, one fitted scorer per feature group (its columns in ``column_groups_``).
+        centre_, scale_: with ``standardise=source`` (and no ``blocks``), the (D,) column means and standard
+            deviations every chunk is standardised with.
     """
 
     #: The score stage gives this scorer chunk embeddings and pools its scores per clip.
@@ -231,6 +246,7 @@ class ChunkPoolScorer(BaseScorer):
         calibrate: str = "loo",
         shrink: float = 0.0,
         blocks: int | str | None = None,
+        standardise: str = "none",
     ) -> None:
         self.inner = inner
         self.pool = pool
@@ -239,6 +255,7 @@ class ChunkPoolScorer(BaseScorer):
         self.calibrate = calibrate
         self.shrink = shrink
         self.blocks = blocks
+        self.standardise = standardise
 
     def check_params(self) -> None:
         try:
@@ -268,6 +285,22 @@ class ChunkPoolScorer(BaseScorer):
             raise ConfigError(
                 f"{self._owner}: blocks needs normalise=domain (the groups' z-scores are what puts them on one scale)"
             )
+        self.group_standardise()
+
+    def group_standardise(self) -> list[str]:
+        """``standardise`` for each feature group of ``blocks`` (one entry without ``blocks``)."""
+        n_groups = len(self.block_starts()) + 1
+        values = str(self.standardise).split("/")
+        if len(values) == 1:
+            values = values * n_groups
+        if len(values) != n_groups or any(v not in STANDARDISE for v in values):
+            groups = f"{n_groups} group{'s' if n_groups > 1 else ''} here"
+            example = "/".join(["none"] * (n_groups - 1) + ["source"])
+            raise ConfigError(
+                f"{self._owner}: standardise must be one of {', '.join(STANDARDISE)}, or one per feature group of "
+                f"blocks joined by '/' ({groups}, e.g. {example}), got {self.standardise!r}"
+            )
+        return values
 
     def block_starts(self) -> list[int]:
         """The columns where ``blocks`` starts a new feature group (empty: one group)."""
@@ -320,6 +353,7 @@ class ChunkPoolScorer(BaseScorer):
         """
         self.check_params()
         X = check_embeddings(X, owner=self._owner, what="training chunk embeddings", min_samples=1)
+        self.centre_ = self.scale_ = None
         starts = self.block_starts()
         if starts:
             if starts[-1] >= X.shape[1]:
@@ -331,10 +365,17 @@ class ChunkPoolScorer(BaseScorer):
             self.column_groups_ = [(a, b) for a, b in zip(edges[:-1], edges[1:], strict=True)]
             params = {**self.get_params(), "blocks": None}
             self.parts_ = [
-                ChunkPoolScorer(**params).fit(X[:, a:b], domains=domains, clip_index=clip_index, **kwargs)
-                for a, b in self.column_groups_
+                ChunkPoolScorer(**{**params, "standardise": how}).fit(
+                    X[:, a:b], domains=domains, clip_index=clip_index, **kwargs
+                )
+                for (a, b), how in zip(self.column_groups_, self.group_standardise(), strict=True)
             ]
-        elif self.normalise == "domain":
+            self.n_samples_fit_ = X.shape[0]
+            self.n_features_in_ = X.shape[1]
+            return self
+        if self.standardise == "source":
+            X = self._fit_standardise(X, domains)
+        if self.normalise == "domain":
             self._fit_domains(X, domains, clip_index, kwargs)
         else:
             if domains is not None and getattr(inner_scorer(self.inner), "uses_domains", False):
@@ -343,6 +384,29 @@ class ChunkPoolScorer(BaseScorer):
         self.n_samples_fit_ = X.shape[0]
         self.n_features_in_ = X.shape[1]
         return self
+
+    def _fit_standardise(self, X: np.ndarray, domains: Sequence[Domain] | None) -> np.ndarray:
+        """Column means and spreads of the source domain's training chunks (all chunks when none is source);
+        returns ``X`` standardised with them."""
+        rows = np.ones(X.shape[0], dtype=bool)
+        if domains is not None:
+            if len(domains) != X.shape[0]:
+                raise DataError(f"{self._owner}: {X.shape[0]} training chunks but {len(domains)} domains")
+            source = np.array([Domain(d) is Domain.SOURCE for d in domains])
+            if source.any():
+                rows = source
+        normal = X if rows.all() else X[rows]
+        self.centre_ = normal.mean(axis=0)
+        spread = normal.std(axis=0)
+        typical = float(np.median(spread))
+        # a column that never moves in normal operation would divide by ~0: floor at 1 % of the typical spread
+        self.scale_ = np.maximum(spread, 0.01 * typical if typical > 0 else 1.0)
+        return self._standardised(X)
+
+    def _standardised(self, X: np.ndarray) -> np.ndarray:
+        if getattr(self, "centre_", None) is None:
+            return X
+        return (X - self.centre_) / self.scale_
 
     def _fit_domains(
         self, X: np.ndarray, domains: Sequence[Domain] | None, clip_index: Sequence[int] | None, kwargs: dict
@@ -444,6 +508,7 @@ class ChunkPoolScorer(BaseScorer):
         if self.block_starts():
             groups = zip(self.parts_, self.column_groups_, strict=True)
             return np.mean([p.anomaly_score(X[:, a:b]) for p, (a, b) in groups], axis=0)
+        X = self._standardised(X)
         if self.normalise == "domain":  # per chunk: the smaller of the domain-normalised chunk scores
             return np.min([(s.anomaly_score(X) - mean) / std for _, s, mean, std in self.banks_], axis=0)
         if domains is not None and getattr(self.inner_, "uses_domains", False):
@@ -466,6 +531,7 @@ class ChunkPoolScorer(BaseScorer):
         if self.block_starts():
             groups = zip(self.parts_, self.column_groups_, strict=True)
             return np.mean([p.score_clips(X[:, a:b], chunk_clip, n_clips) for p, (a, b) in groups], axis=0)
+        X = self._standardised(X)
         per_domain = [
             (self.pool_clips(np.asarray(s.anomaly_score(X), dtype=np.float64), chunk_clip, n_clips) - mean) / std
             for _, s, mean, std in self.banks_
