@@ -55,13 +55,13 @@ class Row:
         return f"{self.recipe}__{self.variant}" if self.sets else str(self.recipe)
 
 
-#: The flagship's back-end on a learned run's chunk embeddings (cosine for margin-trained embeddings): one bank per
-#: domain, each domain's scores z-normalised on leave-out training scores extrapolated to the full bank.
 #: The flagship's first back-end (``sentry_flagship``'s ``score.scorers[0]``).
 FLAGSHIP = (
     "chunks:inner=knn;k=1;metric=euclidean,pool=mean,normalise=domain,calibrate=extrapolate,shrink=4,blocks=2560,"
     "standardise=none/source"
 )
+#: The flagship's back-end on a learned run's chunk embeddings (cosine for margin-trained embeddings): one bank per
+#: domain, each domain's scores z-normalised on leave-out training scores extrapolated to the full bank.
 DOMAIN_CHUNKS = "chunks:inner=knn_cosine;k=1,pool=mean,normalise=domain,calibrate=extrapolate"
 
 

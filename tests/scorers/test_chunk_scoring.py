@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from soundsentry.chunk_scoring import score_chunk_clips
-from soundsentry.errors import ConfigError
+from soundsentry.errors import ConfigError, DataError
 from soundsentry.scorers import create_scorer
 from soundsentry.scorers.base import BaseScorer
 from soundsentry.scorers.chunks import pool_scores
@@ -566,3 +566,5 @@ def test_standardise_survives_a_constant_column_and_is_checked() -> None:
     ):
         with pytest.raises(ConfigError, match=match):
             create_scorer(spec).fit(X)
+    with pytest.raises(DataError, match="40 training chunks but 3 domains"):
+        create_scorer("chunks:inner=knn;k=1,standardise=source").fit(X, domains=[Domain.SOURCE] * 3)

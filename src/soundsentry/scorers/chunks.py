@@ -370,17 +370,15 @@ class ChunkPoolScorer(BaseScorer):
                 )
                 for (a, b), how in zip(self.column_groups_, self.group_standardise(), strict=True)
             ]
-            self.n_samples_fit_ = X.shape[0]
-            self.n_features_in_ = X.shape[1]
-            return self
-        if self.standardise == "source":
-            X = self._fit_standardise(X, domains)
-        if self.normalise == "domain":
-            self._fit_domains(X, domains, clip_index, kwargs)
         else:
-            if domains is not None and getattr(inner_scorer(self.inner), "uses_domains", False):
-                kwargs["domains"] = domains
-            self.inner_ = inner_scorer(self.inner).fit(X, **kwargs)
+            if self.standardise == "source":
+                X = self._fit_standardise(X, domains)
+            if self.normalise == "domain":
+                self._fit_domains(X, domains, clip_index, kwargs)
+            else:
+                if domains is not None and getattr(inner_scorer(self.inner), "uses_domains", False):
+                    kwargs["domains"] = domains
+                self.inner_ = inner_scorer(self.inner).fit(X, **kwargs)
         self.n_samples_fit_ = X.shape[0]
         self.n_features_in_ = X.shape[1]
         return self
